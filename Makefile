@@ -1,0 +1,57 @@
+# Two commands on a fresh clone: `make test` and `make run`.
+# PYTHON picks the interpreter (make test PYTHON=python3.12); the venv follows it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-slow lint typecheck format schema run clean
+
+# Recreated when the interpreter's version changes; reinstalled when a requirements file
+# or pyproject.toml changes (a stamp named after their hash).
+venv:
+	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
+	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true); \
+	if [ "$$want" != "$$have" ]; then \
+		echo "creating $(VENV) with Python $$want"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV) || exit 1; \
+	fi; \
+	stamp=$(VENV)/.installed-$$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16); \
+	if [ ! -f $$stamp ]; then \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip install --quiet -r requirements-dev.txt && \
+		rm -f $(VENV)/.installed-* && touch $$stamp; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy starters
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Long fault and soak variants (marker `slow`).
+test-slow: venv
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The published JSON Schema is generated from the registry; a test keeps them in step.
+schema: venv
+	$(BIN)/python -m starters schema --output schemas/start-request.schema.json
+
+run: venv
+	@[ -f local.settings.json ] || cp local.settings.json.template local.settings.json
+	@echo "make run needs the embedded local runtime (emulator/: the Functions host, the" >&2
+	@echo "Service Bus session queue and the Durable runtime), which is not built yet." >&2
+	@echo "Until then: 'make test' runs the starter against its in-process test doubles," >&2
+	@echo "and the app runs under Azure Functions Core Tools ('func start') with a real" >&2
+	@echo "Service Bus namespace and Azurite, as README.md describes." >&2
+	@exit 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

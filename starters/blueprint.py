@@ -1,0 +1,149 @@
+"""The Functions blueprint: HTTP API, session trigger, dead-letter trigger, keep-alive timers.
+
+Wiring only: each function converts the binding's types and calls the starter. An existing
+Functions app registers it with `app.register_functions(build_blueprint(registry))`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from .components import LazyComponents
+from .contract import StartRequest
+from .instances import DurableInstanceClient
+from .messages import IncomingMessage, OutgoingMessage
+from .outcomes import Outcome, OutcomeRecord, RecordExists
+from .policies import OnRunning
+from .registry import OrchestratorSpec, Registry
+from .settings import SERVICE_BUS_CONNECTION, StarterSettings
+
+logger = logging.getLogger("starters.blueprint")
+
+QUEUE_EXPRESSION = "%START_QUEUE_NAME%"
+
+
+def to_incoming(msg: func.ServiceBusMessage) -> IncomingMessage:
+    enqueued = getattr(msg, "enqueued_time_utc", None)
+    if isinstance(enqueued, datetime) and enqueued.tzinfo is None:
+        enqueued = enqueued.replace(tzinfo=timezone.utc)
+    return IncomingMessage(
+        body=msg.get_body(),
+        session_id=getattr(msg, "session_id", None),
+        message_id=msg.message_id or "",
+        delivery_count=getattr(msg, "delivery_count", None) or 1,
+        enqueued_time=enqueued,
+        application_properties=dict(getattr(msg, "application_properties", None) or {}),
+    )
+
+
+def build_blueprint(registry: Registry, settings: StarterSettings | None = None) -> df.Blueprint:
+    """The starter's functions for `registry`; settings are read on first use if not given."""
+    bp = df.Blueprint()
+    components = LazyComponents(registry, settings)
+    bp.components = components  # for apps (and tests) that put in their own parts
+
+    @bp.function_name("starter_start")
+    @bp.route(
+        route="orchestrators/{functionName}/{instanceId}",
+        methods=["POST"],
+        auth_level=func.AuthLevel.FUNCTION,
+    )
+    async def starter_start(req: func.HttpRequest) -> func.HttpResponse:
+        return await (await components.get()).api.start(req)
+
+    @bp.function_name("starter_request")
+    @bp.route(route="requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    async def starter_request(req: func.HttpRequest) -> func.HttpResponse:
+        return await (await components.get()).api.request_outcome(req)
+
+    @bp.function_name("starter_instance")
+    @bp.route(route="instances/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    @bp.durable_client_input(client_name="client")
+    async def starter_instance(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+        return await (await components.get()).api.instance_status(
+            req, DurableInstanceClient(client)
+        )
+
+    @bp.function_name("starter_session_trigger")
+    @bp.service_bus_queue_trigger(
+        arg_name="msg",
+        connection=SERVICE_BUS_CONNECTION,
+        queue_name=QUEUE_EXPRESSION,
+        is_sessions_enabled=True,
+    )
+    @bp.durable_client_input(client_name="client")
+    async def starter_session_trigger(msg: func.ServiceBusMessage, client: Any) -> None:
+        parts = await components.get()
+        await parts.handler.handle(to_incoming(msg), DurableInstanceClient(client))
+
+    @bp.function_name("starter_dead_letters")
+    @bp.service_bus_queue_trigger(
+        arg_name="msg",
+        connection=SERVICE_BUS_CONNECTION,
+        queue_name=QUEUE_EXPRESSION + "/$DeadLetterQueue",
+    )
+    async def starter_dead_letters(msg: func.ServiceBusMessage) -> None:
+        parts = await components.get()
+        await parts.handler.handle_dead_letter(
+            to_incoming(msg),
+            getattr(msg, "dead_letter_reason", None),
+            getattr(msg, "dead_letter_error_description", None),
+        )
+
+    for spec in registry:
+        if spec.keep_alive_schedule:
+            _register_keep_alive(bp, components, spec)
+    return bp
+
+
+def keep_alive_request(spec: OrchestratorSpec, fired_at: datetime) -> StartRequest:
+    """The start request of one keep-alive tick; its ID is derived from the tick's minute,
+    so a tick that fires twice (a host restart, two instances) enqueues one request."""
+    assert spec.keep_alive_instance_id is not None
+    slot = fired_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
+    return StartRequest(
+        orchestrator=spec.name,
+        instance_id=spec.keep_alive_instance_id,
+        request_id=f"keepalive-{spec.keep_alive_instance_id.replace(':', '_')}-{slot}"[:100],
+        input=spec.keep_alive_input,
+        on_running=OnRunning.USE_EXISTING,
+    )
+
+
+def _register_keep_alive(
+    bp: df.Blueprint, components: LazyComponents, spec: OrchestratorSpec
+) -> None:
+    name = f"keep_alive_{spec.name}"
+
+    async def keep_alive(timer: func.TimerRequest) -> None:
+        parts = await components.get()
+        request = parts.validator.validate(
+            keep_alive_request(spec, parts.clock.now()).to_body(), check_session=False
+        )
+        record = OutcomeRecord(
+            request_id=request.request_id,
+            instance_id=request.instance_id,
+            orchestrator=request.orchestrator,
+            outcome=Outcome.PENDING,
+            received_at=parts.clock.now(),
+            fingerprint=request.fingerprint,
+        )
+        try:
+            stored = await parts.store.insert(record)
+        except RecordExists:
+            return  # this tick was already enqueued
+        try:
+            await parts.sender.send([OutgoingMessage.for_request(request)])
+        except Exception:
+            await parts.store.delete(stored)  # the next tick tries again
+            raise
+
+    keep_alive.__name__ = name
+    bp.function_name(name)(
+        bp.timer_trigger(arg_name="timer", schedule=spec.keep_alive_schedule)(keep_alive)
+    )

@@ -1,0 +1,103 @@
+"""The starter's parts for one process, built from settings on first use.
+
+Built lazily, inside the worker's event loop, because the Service Bus client and the
+aiohttp sessions bind to the loop that creates them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from .clock import Clock, SystemClock
+from .contract import ContractValidator
+from .handler import StartHandler
+from .http_api import StartApi
+from .memory_store import MemoryOutcomeStore
+from .messages import Sender
+from .outcomes import OutcomeStore
+from .registry import Registry
+from .servicebus_sender import ServiceBusQueueSender
+from .settings import SettingsError, StarterSettings
+from .sqlite_store import SqliteOutcomeStore
+
+
+def create_store(spec: str) -> OutcomeStore:
+    """An outcome store from the `OUTCOME_STORE` setting: `memory` or `sqlite:<path>`."""
+    if spec == "memory":
+        return MemoryOutcomeStore()
+    if spec.startswith("sqlite:"):
+        path = spec.removeprefix("sqlite:").strip()
+        if not path:
+            raise SettingsError(
+                "OUTCOME_STORE=sqlite: needs a file path, e.g. sqlite:.emulator/outcomes.db"
+            )
+        return SqliteOutcomeStore(path)
+    raise SettingsError(
+        f"OUTCOME_STORE must be 'memory' or 'sqlite:<path>', got {spec!r}"
+        if spec
+        else "OUTCOME_STORE is not set: use 'sqlite:<path>' (or 'memory' for one process)"
+    )
+
+
+def create_sender(settings: StarterSettings) -> Sender:
+    return ServiceBusQueueSender.from_connection(settings.service_bus, settings.queue_name)
+
+
+@dataclass
+class Components:
+    registry: Registry
+    settings: StarterSettings
+    store: OutcomeStore
+    sender: Sender
+    clock: Clock
+    validator: ContractValidator = field(init=False)
+    handler: StartHandler = field(init=False)
+    api: StartApi = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.validator = ContractValidator(self.registry, self.settings.max_message_bytes)
+        self.handler = StartHandler(
+            self.validator,
+            self.store,
+            self.sender,
+            clock=self.clock,
+            settings=self.settings.handler,
+        )
+        self.api = StartApi(self.validator, self.store, self.sender, self.clock)
+
+    @classmethod
+    def from_settings(cls, registry: Registry, settings: StarterSettings) -> Components:
+        return cls(
+            registry=registry,
+            settings=settings,
+            store=create_store(settings.outcome_store),
+            sender=create_sender(settings),
+            clock=SystemClock(),
+        )
+
+    async def close(self) -> None:
+        await self.sender.close()
+        await self.store.close()
+
+
+class LazyComponents:
+    """Builds Components once, on first use, from the app settings of that moment."""
+
+    def __init__(self, registry: Registry, settings: StarterSettings | None = None) -> None:
+        self._registry = registry
+        self._settings = settings
+        self._components: Components | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Components:
+        if self._components is None:
+            async with self._lock:
+                if self._components is None:
+                    settings = self._settings or StarterSettings.from_env()
+                    self._components = Components.from_settings(self._registry, settings)
+        return self._components
+
+    def use(self, components: Components) -> None:
+        """Put ready-made components in place (an app that builds its own store or sender)."""
+        self._components = components

@@ -1,0 +1,225 @@
+"""The HTTP API: 202 with the request's links, 400/422 problems, idempotency keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from starters.contract import ContractValidator
+from starters.http_api import StartApi
+from starters.memory_store import MemoryOutcomeStore
+from starters.outcomes import Outcome
+from starters.policies import RuntimeStatus
+from tests.fakes import FakeClock, FakeDurable, RecordingSender
+
+BASE = "http://localhost:7071/api/orchestrators"
+
+
+def post(
+    function: str,
+    instance: str,
+    body: Any = b"",
+    params: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return func.HttpRequest(
+        "POST",
+        f"{BASE}/{function}/{instance}",
+        headers=headers or {},
+        params=params or {},
+        route_params={"functionName": function, "instanceId": instance},
+        body=raw,
+    )
+
+
+def get(route: str, **route_params: str) -> func.HttpRequest:
+    return func.HttpRequest(
+        "GET", f"http://localhost:7071/api/{route}", route_params=route_params, body=b""
+    )
+
+
+@pytest.fixture
+def api(validator: ContractValidator, sender: RecordingSender) -> StartApi:
+    return StartApi(validator, MemoryOutcomeStore(), sender, FakeClock())
+
+
+def problem_of(response: func.HttpResponse) -> dict[str, Any]:
+    assert response.mimetype == "application/problem+json"
+    body = json.loads(response.get_body())
+    assert body["status"] == response.status_code
+    assert body["type"].startswith("urn:singleton-starters:problem:") and body["detail"]
+    return body
+
+
+async def test_accepted_request_answers_202_and_is_enqueued(
+    api: StartApi, sender: RecordingSender
+) -> None:
+    response = await api.start(post("long_job", "job-1", {"duration_s": 5}))
+    assert response.status_code == 202
+    body = json.loads(response.get_body())
+    request_id = body["requestId"]
+    assert body == {
+        "requestId": request_id,
+        "instanceId": "job-1",
+        "orchestrator": "long_job",
+        "outcome": "pending",
+        "statusUri": "/api/instances/job-1",
+        "requestUri": f"/api/requests/{request_id}",
+    }
+    assert response.headers["Location"] == f"http://localhost:7071/api/requests/{request_id}"
+    assert "runtime/webhooks" not in response.get_body().decode()  # no Durable system key
+    (message,) = sender.sent
+    assert (message.session_id, message.message_id) == ("job-1", request_id)
+    assert json.loads(message.body) == {
+        "schemaVersion": 1,
+        "orchestrator": "long_job",
+        "instanceId": "job-1",
+        "requestId": request_id,
+        "input": {"duration_s": 5},
+    }
+    record = await api.store.get(request_id)
+    assert record is not None and record.outcome is Outcome.PENDING
+
+
+async def test_empty_body_is_a_null_input(api: StartApi, sender: RecordingSender) -> None:
+    response = await api.start(post("Collector", "bag-1", b""))
+    assert response.status_code == 202
+    assert json.loads(sender.sent[0].body)["input"] is None
+    assert json.loads(sender.sent[0].body)["orchestrator"] == "collector"
+
+
+async def test_policies_come_from_the_query(api: StartApi, sender: RecordingSender) -> None:
+    params = {"onRunning": "queue", "onFinished": "restart-failed-only", "code": "key"}
+    response = await api.start(post("long_job", "job-1", {"duration_s": 1}, params))
+    assert response.status_code == 202
+    body = json.loads(sender.sent[0].body)
+    assert (body["onRunning"], body["onFinished"]) == ("queue", "restart-failed-only")
+
+
+@pytest.mark.parametrize(
+    ("function", "instance", "body", "params", "status", "needle"),
+    [
+        ("long_job", "job-1", b"{oops", {}, 400, "not valid JSON"),
+        ("long_job", "job-1", {"duration_s": 1}, {"onrunning": "queue"}, 400, "onrunning"),
+        ("nope", "job-1", {"duration_s": 1}, {}, 422, "not a registered orchestrator"),
+        ("long_job", "a%2Fb", {"duration_s": 1}, {}, 422, "not a valid instance ID"),
+        ("long_job", "..", {"duration_s": 1}, {}, 422, "not a valid instance ID"),
+        ("long_job", "x" * 101, {"duration_s": 1}, {}, 422, "not a valid instance ID"),
+        ("long_job", "job-1", {"duration_s": 1}, {"onRunning": "forward"}, 422, "not allowed"),
+        ("long_job", "job-1", {"duration_s": 1}, {"onFinished": "never"}, 422, "not a policy"),
+        ("long_job", "job-1", {"duration_s": "x"}, {}, 422, "input/duration_s"),
+        ("long_job", "job-1", b"", {}, 422, "input"),
+    ],
+)
+async def test_refusals_are_problems_naming_the_violation(
+    api: StartApi,
+    sender: RecordingSender,
+    function: str,
+    instance: str,
+    body: Any,
+    params: dict[str, str],
+    status: int,
+    needle: str,
+) -> None:
+    response = await api.start(post(function, instance, body, params))
+    assert response.status_code == status
+    assert needle in problem_of(response)["detail"]
+    assert sender.sent == []
+
+
+async def test_a_bad_idempotency_key_is_named(api: StartApi) -> None:
+    response = await api.start(
+        post("long_job", "job-1", {"duration_s": 1}, headers={"Idempotency-Key": "a:b"})
+    )
+    assert response.status_code == 422
+    problem = problem_of(response)
+    assert problem["violations"][0]["field"] == "Idempotency-Key"
+
+
+async def test_a_retried_post_with_the_same_key_is_the_same_request(
+    api: StartApi, sender: RecordingSender
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    first = await api.start(post("long_job", "job-1", {"duration_s": 1}, headers=headers))
+    second = await api.start(post("LONG_JOB", "job-1", {"duration_s": 1}, headers=headers))
+    assert first.status_code == second.status_code == 202
+    assert json.loads(first.get_body()) == json.loads(second.get_body())
+    # Re-sent under the same MessageId: Service Bus duplicate detection drops the copy.
+    assert [m.message_id for m in sender.sent] == ["order-42", "order-42"]
+
+
+async def test_a_retried_post_after_the_decision_is_not_resent(
+    api: StartApi, sender: RecordingSender
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    await api.start(post("long_job", "job-1", {"duration_s": 1}, headers=headers))
+    record = await api.store.get("order-42")
+    assert record is not None
+    await api.store.replace(record.evolve(outcome=Outcome.STARTED))
+    again = await api.start(post("long_job", "job-1", {"duration_s": 1}, headers=headers))
+    assert json.loads(again.get_body())["outcome"] == "started"
+    assert len(sender.sent) == 1
+
+
+@pytest.mark.parametrize(
+    ("instance", "body"), [("job-2", {"duration_s": 1}), ("job-1", {"duration_s": 2})]
+)
+async def test_a_key_reused_for_another_request_is_refused(
+    api: StartApi, sender: RecordingSender, instance: str, body: Any
+) -> None:
+    headers = {"Idempotency-Key": "order-42"}
+    await api.start(post("long_job", "job-1", {"duration_s": 1}, headers=headers))
+    response = await api.start(post("long_job", instance, body, headers=headers))
+    assert response.status_code == 422
+    assert "already used" in problem_of(response)["detail"]
+    assert len(sender.sent) == 1
+
+
+async def test_queue_outage_answers_503_and_keeps_no_orphan_record(
+    api: StartApi, sender: RecordingSender
+) -> None:
+    sender.failures = 1
+    headers = {"Idempotency-Key": "order-7"}
+    response = await api.start(post("long_job", "job-1", {"duration_s": 1}, headers=headers))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert problem_of(response)["type"].endswith("queue-unavailable")
+    assert await api.store.get("order-7") is None
+    retry = await api.start(post("long_job", "job-1", {"duration_s": 1}, headers=headers))
+    assert retry.status_code == 202 and len(sender.sent) == 1
+
+
+async def test_request_outcome(api: StartApi) -> None:
+    missing = await api.request_outcome(get("requests/nope", requestId="nope"))
+    assert missing.status_code == 404 and problem_of(missing)
+    bad = await api.request_outcome(get("requests/a:b", requestId="a:b"))
+    assert bad.status_code == 422
+    accepted = await api.start(
+        post("long_job", "job-1", {"duration_s": 1}, headers={"Idempotency-Key": "k1"})
+    )
+    assert accepted.status_code == 202
+    pending = await api.request_outcome(get("requests/k1", requestId="k1"))
+    assert pending.status_code == 202 and pending.headers["Retry-After"] == "1"
+    record = await api.store.get("k1")
+    assert record is not None
+    await api.store.replace(record.evolve(outcome=Outcome.REJECTED, reason="busy"))
+    decided = await api.request_outcome(get("requests/k1", requestId="k1"))
+    assert decided.status_code == 200
+    assert json.loads(decided.get_body())["outcome"] == "rejected"
+
+
+async def test_instance_status(api: StartApi) -> None:
+    durable = FakeDurable()
+    missing = await api.instance_status(get("instances/job-1", instanceId="job-1"), durable)
+    assert missing.status_code == 404 and problem_of(missing)
+    durable.put("job-1", RuntimeStatus.RUNNING, {"secret": "not shown"})
+    found = await api.instance_status(get("instances/job-1", instanceId="job-1"), durable)
+    assert found.status_code == 200
+    body = json.loads(found.get_body())
+    assert body["instanceId"] == "job-1" and body["runtimeStatus"] == "Running"
+    assert "input" not in body
+    bad = await api.instance_status(get("instances/a b", instanceId="a b"), durable)
+    assert bad.status_code == 422

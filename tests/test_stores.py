@@ -1,0 +1,132 @@
+"""The outcome stores' shared contract: every store passes the same tests."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from starters.outcomes import (
+    Intent,
+    Outcome,
+    OutcomeRecord,
+    OutcomeStore,
+    RecordExists,
+    VersionConflict,
+)
+from starters.sqlite_store import SqliteOutcomeStore
+from tests.fakes import EPOCH
+
+
+def record(request_id: str = "r1", **changes: object) -> OutcomeRecord:
+    base = OutcomeRecord(
+        request_id=request_id,
+        instance_id="job-1",
+        orchestrator="long_job",
+        outcome=Outcome.PENDING,
+        received_at=EPOCH,
+        fingerprint="f" * 64,
+    )
+    return base.evolve(**changes)
+
+
+async def test_insert_then_get_returns_every_field(store: OutcomeStore) -> None:
+    full = record(
+        reason="why",
+        existing_status="Running",
+        decided_at=EPOCH + timedelta(seconds=1),
+        delivery_count=3,
+        body='{"x": 1}',
+        attempt=2,
+        claim_token="t",
+        claim_until=EPOCH + timedelta(seconds=30),
+        intent=Intent("start", "2026-01-01T00:00:00+00:00"),
+    )
+    stored = await store.insert(full)
+    assert stored.version == 1
+    assert await store.get("r1") == full
+    assert await store.get("missing") is None
+
+
+async def test_insert_is_conditional(store: OutcomeStore) -> None:
+    await store.insert(record(reason="first"))
+    with pytest.raises(RecordExists) as caught:
+        await store.insert(record(reason="second"))
+    assert caught.value.existing.reason == "first"
+    stored = await store.get("r1")
+    assert stored is not None and stored.reason == "first"
+
+
+async def test_replace_is_conditional_on_the_version(store: OutcomeStore) -> None:
+    first = await store.insert(record())
+    decided = await store.replace(first.evolve(outcome=Outcome.STARTED))
+    assert decided.version == first.version + 1
+    with pytest.raises(VersionConflict):
+        await store.replace(first.evolve(outcome=Outcome.REJECTED))  # a stale writer
+    stored = await store.get("r1")
+    assert stored is not None and stored.outcome is Outcome.STARTED
+    with pytest.raises(VersionConflict):
+        await store.replace(record("never-inserted"))
+
+
+async def test_delete_is_conditional_on_the_version(store: OutcomeStore) -> None:
+    first = await store.insert(record())
+    changed = await store.replace(first.evolve(reason="changed"))
+    assert not await store.delete(first)
+    assert await store.get("r1") is not None
+    assert await store.delete(changed)
+    assert await store.get("r1") is None
+    assert not await store.delete(changed)
+
+
+async def test_queued_for_lists_one_instance_oldest_first(store: OutcomeStore) -> None:
+    later = EPOCH + timedelta(seconds=5)
+    await store.insert(record("b", outcome=Outcome.QUEUED, received_at=later))
+    await store.insert(record("a", outcome=Outcome.QUEUED, received_at=EPOCH))
+    await store.insert(record("c", outcome=Outcome.QUEUED, received_at=later))
+    await store.insert(record("d", outcome=Outcome.STARTED))
+    await store.insert(record("e", outcome=Outcome.QUEUED, instance_id="other"))
+    assert [r.request_id for r in await store.queued_for("job-1")] == ["a", "b", "c"]
+
+
+async def test_leases_exclude_other_owners_until_they_expire(store: OutcomeStore) -> None:
+    until = EPOCH + timedelta(seconds=30)
+    assert await store.acquire_lease("instance:job-1", "A", until, EPOCH)
+    assert await store.acquire_lease("instance:job-1", "A", until, EPOCH)  # renewal
+    assert not await store.acquire_lease("instance:job-1", "B", until, EPOCH)
+    assert await store.acquire_lease("instance:job-2", "B", until, EPOCH)
+    await store.release_lease("instance:job-1", "B")  # not B's: no effect
+    assert not await store.acquire_lease("instance:job-1", "B", until, EPOCH)
+    expired = EPOCH + timedelta(seconds=31)
+    assert await store.acquire_lease(
+        "instance:job-1", "B", expired + timedelta(seconds=30), expired
+    )
+    await store.release_lease("instance:job-1", "B")
+    assert await store.acquire_lease("instance:job-1", "C", until, EPOCH)
+
+
+async def test_sqlite_records_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "outcomes.db"
+    first = SqliteOutcomeStore(path)
+    await first.insert(record(outcome=Outcome.STARTED, reason="kept"))
+    await first.close()
+    second = SqliteOutcomeStore(path)
+    stored = await second.get("r1")
+    await second.close()
+    assert stored is not None and stored.reason == "kept"
+
+
+async def test_sqlite_conditional_writes_hold_across_connections(tmp_path: Path) -> None:
+    # Two processes (or two host instances) on one file: the version guard still decides.
+    one, two = SqliteOutcomeStore(tmp_path / "o.db"), SqliteOutcomeStore(tmp_path / "o.db")
+    inserted = await one.insert(record())
+    seen_by_two = await two.get("r1")
+    assert seen_by_two is not None
+    await one.replace(inserted.evolve(outcome=Outcome.STARTED))
+    with pytest.raises(VersionConflict):
+        await two.replace(seen_by_two.evolve(outcome=Outcome.REJECTED))
+    assert await one.acquire_lease("l", "A", EPOCH + timedelta(seconds=9), EPOCH)
+    assert not await two.acquire_lease("l", "B", EPOCH + timedelta(seconds=9), EPOCH)
+    await one.close()
+    await two.close()
