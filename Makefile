@@ -1,6 +1,10 @@
 # Two commands on a fresh clone: `make test` and `make run`.
 # PYTHON picks the interpreter (make test PYTHON=python3.12); the venv follows it.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# A pyenv shim refuses a version that is installed but not selected: fall back to the
+# interpreter inside pyenv's versions directory (python3.12 -> versions/3.12.*/bin).
+PY := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	ls -d "$$(pyenv root 2>/dev/null)"/versions/$(patsubst python%,%,$(notdir $(PYTHON))).*/bin/$(notdir $(PYTHON)) 2>/dev/null | tail -n 1)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
@@ -10,10 +14,11 @@ PYTEST_ARGS ?=
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or pyproject.toml changes (a stamp named after their hash).
 venv:
-	@want=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
+	@[ -n "$(PY)" ] || { echo "no interpreter for PYTHON=$(PYTHON)" >&2; exit 1; }; \
+	want=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
 	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true); \
 	if [ "$$want" != "$$have" ]; then \
-		echo "creating $(VENV) with Python $$want"; rm -rf $(VENV); $(PYTHON) -m venv $(VENV) || exit 1; \
+		echo "creating $(VENV) with Python $$want"; rm -rf $(VENV); $(PY) -m venv $(VENV) || exit 1; \
 	fi; \
 	stamp=$(VENV)/.installed-$$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16); \
 	if [ ! -f $$stamp ]; then \
