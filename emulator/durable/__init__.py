@@ -1,0 +1,1 @@
+"""The embedded Durable Functions runtime: state, replay, dispatch and the HTTP API."""

@@ -1,0 +1,105 @@
+"""History events in the host's wire shape (PascalCase, as DurableTask.Core serializes them).
+
+Orchestrators receive them in their context JSON; `showHistory` shows them with the event
+type spelled out, as the host does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import IntEnum
+from typing import Any
+
+
+class EventType(IntEnum):
+    ExecutionStarted = 0
+    ExecutionCompleted = 1
+    ExecutionFailed = 2
+    ExecutionTerminated = 3
+    TaskScheduled = 4
+    TaskCompleted = 5
+    TaskFailed = 6
+    SubOrchestrationInstanceCreated = 7
+    SubOrchestrationInstanceCompleted = 8
+    SubOrchestrationInstanceFailed = 9
+    TimerCreated = 10
+    TimerFired = 11
+    OrchestratorStarted = 12
+    OrchestratorCompleted = 13
+    EventSent = 14
+    EventRaised = 15
+    ContinueAsNew = 16
+    GenericEvent = 17
+    HistoryState = 18
+    ExecutionSuspended = 19
+    ExecutionResumed = 20
+
+
+def timestamp(moment: datetime) -> str:
+    """Fixed-width UTC text: sortable as a string, parseable by the SDK."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def status_time(moment: datetime) -> str:
+    """The host's status format: `CreatedTime.ToString("s") + "Z"` (whole seconds)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse ISO-8601 with `Z` and up to 7 fractional digits (.NET writes 7)."""
+    value = text.strip().replace("Z", "+00:00")
+    if "." in value:
+        head, _, rest = value.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits) :]
+        value = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def event(kind: EventType, moment: datetime, event_id: int = -1, **fields: Any) -> dict[str, Any]:
+    return {
+        "EventType": int(kind),
+        "EventId": event_id,
+        "IsPlayed": False,
+        "Timestamp": timestamp(moment),
+        **fields,
+    }
+
+
+# Fields the host leaves out of `historyEvents` unless showHistoryOutput is set.
+_OUTPUT_FIELDS = ("Result", "Input")
+
+
+def public_history(events: list[dict[str, Any]], *, show_output: bool) -> list[dict[str, Any]]:
+    """History as `GET instances/{id}?showHistory=true` shows it.
+
+    Like the host: event types by name, no EventId/IsPlayed bookkeeping, and the
+    orchestrator's own episode markers (OrchestratorStarted/Completed) left out. Task
+    completions name the function they complete and when it was scheduled.
+    """
+    scheduled: dict[int, dict[str, Any]] = {}
+    shown: list[dict[str, Any]] = []
+    for raw in events:
+        kind = EventType(raw["EventType"])
+        if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
+            scheduled[raw["EventId"]] = raw
+        if kind in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
+            continue
+        item: dict[str, Any] = {"EventType": kind.name, "Timestamp": raw["Timestamp"]}
+        for key, value in raw.items():
+            if key in ("EventType", "EventId", "IsPlayed", "Timestamp", "Name"):
+                continue
+            if key in _OUTPUT_FIELDS and not show_output:
+                continue
+            item[key] = value
+        if "Name" in raw:
+            item["FunctionName" if kind is not EventType.EventRaised else "Name"] = raw["Name"]
+        source = scheduled.get(raw.get("TaskScheduledId", -2))
+        if source is not None:
+            item["FunctionName"] = source.get("Name")
+            item["ScheduledTime"] = source["Timestamp"]
+        shown.append(item)
+    return shown

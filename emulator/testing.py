@@ -1,0 +1,122 @@
+"""Start the embedded runtime inside a test, as Temporal's test environment is started.
+
+    from emulator.testing import EmbeddedRuntime
+
+    async def test_my_job():
+        async with EmbeddedRuntime("path/to/app", time_skipping=True) as runtime:
+            client = runtime.client()          # the SDK's real DurableOrchestrationClient
+            await client.start_new("my_job", "job-1", {"hours": 1})
+            status = await runtime.wait_for("job-1")
+            assert status["runtimeStatus"] == "Completed"
+
+or, with the pytest plugin (`pytest_plugins = ["emulator.testing"]` in conftest.py), the
+`embedded_runtime` fixture, configured by the `embedded_runtime_options` fixture.
+
+The Durable SDK keeps one module-wide aiohttp session, bound to the event loop that first
+used it; pytest-asyncio gives every test a new loop. The runtime resets that session when
+it starts and when it stops, so each test's client gets a session of its own loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .durable.runtime import FINISHED, StartMode
+from .host import EmulatorHost, HostOptions
+
+
+async def reset_durable_sdk_session() -> None:
+    """Close and forget the SDK's shared aiohttp session (it binds to one event loop)."""
+    from azure.durable_functions.models.utils import http_utils
+
+    session = getattr(http_utils, "_client_session", None)
+    if session is not None and not session.closed:
+        with contextlib.suppress(RuntimeError):  # created on a loop that is gone
+            await session.close()
+    http_utils._client_session = None
+    http_utils._session_lock = asyncio.Lock()
+
+
+class EmbeddedRuntime:
+    def __init__(
+        self,
+        script_root: str | Path = ".",
+        *,
+        data_dir: str | Path | None = None,
+        time_skipping: bool = False,
+        start_mode: StartMode | str = StartMode.AZURE_STORAGE,
+        port: int = 0,
+        load_local_settings: bool = False,
+    ) -> None:
+        self.host = EmulatorHost(
+            HostOptions(
+                script_root=Path(script_root),
+                port=port,
+                data_dir=Path(data_dir) if data_dir is not None else None,
+                start_mode=StartMode(start_mode),
+                time_skipping=time_skipping,
+                load_local_settings=load_local_settings,
+            )
+        )
+
+    async def __aenter__(self) -> EmbeddedRuntime:
+        await reset_durable_sdk_session()
+        await self.host.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await reset_durable_sdk_session()
+        await self.host.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.host.base_url
+
+    @property
+    def runtime(self) -> Any:
+        return self.host.runtime
+
+    def client_binding(self) -> str:
+        assert self.host.api is not None
+        return self.host.api.client_binding()
+
+    def client(self) -> Any:
+        """The Durable SDK's own client, bound to this runtime."""
+        from azure.durable_functions import DurableOrchestrationClient
+
+        return DurableOrchestrationClient(self.client_binding())
+
+    async def wait_for(
+        self, instance_id: str, *, statuses: frozenset[str] = FINISHED, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Wait until the instance reaches one of `statuses` (by default: finished)."""
+        assert self.host.runtime is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            status = self.host.runtime.get_status(instance_id, show_history=True)
+            if status is not None and status["runtimeStatus"] in statuses:
+                return status
+            if loop.time() > deadline:
+                raise TimeoutError(f"{instance_id} did not reach {sorted(statuses)}: {status}")
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def embedded_runtime_options() -> dict[str, Any]:
+    """Override in a conftest.py to configure `embedded_runtime` (script_root, ...)."""
+    return {"script_root": ".", "time_skipping": True}
+
+
+@pytest.fixture
+async def embedded_runtime(
+    embedded_runtime_options: dict[str, Any],
+) -> AsyncIterator[EmbeddedRuntime]:
+    async with EmbeddedRuntime(**embedded_runtime_options) as runtime:
+        yield runtime

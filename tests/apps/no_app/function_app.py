@@ -1,0 +1,3 @@
+"""No function app here."""
+
+VALUE = 1
