@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-slow lint typecheck format schema run clean
+.PHONY: venv test test-slow lint typecheck format schema run bench-runtime clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or pyproject.toml changes (a stamp named after their hash).
@@ -32,7 +32,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy starters
+	$(BIN)/mypy starters emulator
 
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -57,6 +57,12 @@ run: venv
 	@echo "and the app runs under Azure Functions Core Tools ('func start') with a real" >&2
 	@echo "Service Bus namespace and Azurite, as README.md describes." >&2
 	@exit 1
+
+# The embedded Durable runtime's throughput and latency (writes docs/durable-runtime-benchmark.json).
+bench-runtime: venv
+	rm -rf .emulator-bench
+	$(BIN)/python -m bench.durable_runtime --data-dir .emulator-bench --output docs/durable-runtime-benchmark.json
+	rm -rf .emulator-bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ only ever sees `InstanceSnapshot | None`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -51,6 +52,20 @@ class InstanceClient(Protocol):
     async def raise_event(self, instance_id: str, event_name: str, data: Any) -> None: ...
 
 
+def _decoded_input(value: Any) -> Any:
+    """The input as the starter sent it.
+
+    The SDK posts the input JSON-encoded and the host stores that text, so the status shows
+    an instance started from Python with its input as a JSON string: decode it once.
+    """
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -76,7 +91,7 @@ class DurableInstanceClient:
             runtime_status=RuntimeStatus(status.runtime_status.value),
             created_time=_iso(status.created_time),
             last_updated_time=_iso(status.last_updated_time),
-            input=status.input_,
+            input=_decoded_input(status.input_),
             custom_status=status.custom_status,
             output=status.output,
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
 
+from emulator.app_loader import load_app
 from orchestrators import registry
 from starters.blueprint import build_blueprint, keep_alive_request
 from starters.components import Components
@@ -17,20 +19,16 @@ from starters.messages import OutgoingMessage
 from starters.settings import StarterSettings
 from tests.fakes import FakeClock, RecordingSender
 
-
-def bindings_of(app: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    functions = app.get_functions()
-    return {
-        f.get_function_name(): {b.type: b.get_dict_repr() for b in f.get_bindings()}
-        for f in functions
-    }
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def indexed() -> Iterator[dict[str, dict[str, dict[str, Any]]]]:
-    import function_app
-
-    yield bindings_of(function_app.app)
+    # Loaded by path, as the worker loads it (another test may have put an app named
+    # function_app on sys.path first).
+    _, app, index = load_app(ROOT)
+    assert type(app).__name__ == "DFApp"
+    yield {f.name: {b["type"]: b for b in f.bindings} for f in index.functions}
 
 
 def test_the_app_has_the_starter_and_the_jobs(indexed: dict[str, Any]) -> None:
