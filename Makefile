@@ -49,14 +49,10 @@ format: venv
 schema: venv
 	$(BIN)/python -m starters schema --output schemas/start-request.schema.json
 
+# Serves this app on http://127.0.0.1:7071 with the embedded runtime, state in .emulator/.
 run: venv
 	@[ -f local.settings.json ] || cp local.settings.json.template local.settings.json
-	@echo "make run needs the embedded local runtime (emulator/: the Functions host, the" >&2
-	@echo "Service Bus session queue and the Durable runtime), which is not built yet." >&2
-	@echo "Until then: 'make test' runs the starter against its in-process test doubles," >&2
-	@echo "and the app runs under Azure Functions Core Tools ('func start') with a real" >&2
-	@echo "Service Bus namespace and Azurite, as README.md describes." >&2
-	@exit 1
+	$(BIN)/python -m emulator serve --script-root . --port 7071 --data-dir .emulator
 
 # The embedded Durable runtime's throughput and latency (writes docs/durable-runtime-benchmark.json).
 bench-runtime: venv

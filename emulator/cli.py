@@ -15,6 +15,7 @@ from .data_lock import DataDirectoryInUse
 from .durable.runtime import StartMode
 from .host import EmulatorHost, HostOptions
 from .local_settings import SettingsFileError
+from .servicebus.config import QueueConfigError
 
 EXIT_OK, EXIT_USAGE, EXIT_APP, EXIT_IN_USE, EXIT_PORT = 0, 2, 3, 4, 5
 
@@ -50,6 +51,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fire durable timers as soon as nothing else can run",
     )
+    serve.add_argument(
+        "--queue-config",
+        type=Path,
+        default=Path("servicebus-emulator/Config.json"),
+        help="queues, in the Service Bus emulator's Config.json format "
+        "(default servicebus-emulator/Config.json under the script root; may be absent)",
+    )
+    serve.add_argument(
+        "--enforce-keys",
+        action="store_true",
+        help="require function keys (code= or x-functions-key) on HTTP functions",
+    )
     serve.add_argument("--log-level", default="INFO", help="default: INFO")
     return parser
 
@@ -58,7 +71,7 @@ async def _serve(options: HostOptions) -> int:
     host = EmulatorHost(options)
     try:
         await host.start()
-    except (AppLoadError, SettingsFileError, ImportError, SyntaxError) as error:
+    except (AppLoadError, SettingsFileError, QueueConfigError, ImportError, SyntaxError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_APP
     except DataDirectoryInUse as error:
@@ -92,5 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir=None if args.in_memory else args.data_dir,
         start_mode=StartMode(args.start_mode),
         time_skipping=args.time_skipping,
+        queue_config=args.queue_config,
+        enforce_keys=args.enforce_keys,
     )
     return asyncio.run(_serve(options))

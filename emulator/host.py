@@ -9,19 +9,28 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .app_loader import FunctionIndex, load_app
+from .app_loader import FunctionIndex, FunctionInfo, load_app
 from .clock import RuntimeClock
 from .data_lock import DataDirectoryLock
 from .durable.http_api import WEBHOOK_PATH, DurableHttpApi
 from .durable.runtime import DurableRuntime, StartMode
 from .durable.store import DurableStore
+from .http_triggers import HttpTriggers
+from .invoker import Invoker
 from .local_settings import apply_local_settings, read_local_settings
+from .sdk_session import reset_durable_sdk_session
+from .servicebus.config import load_queue_config
+from .servicebus.rest_api import ServiceBusRestApi
+from .servicebus.session_queue import DEAD_LETTER_SUFFIX, SessionQueues
+from .servicebus.triggers import QueueSignals, ServiceBusOptions, ServiceBusTriggers
+from .timer_triggers import TimerTriggers
 
 logger = logging.getLogger("emulator.host")
 
@@ -37,6 +46,16 @@ class HostOptions:
     start_mode: StartMode = StartMode.AZURE_STORAGE
     time_skipping: bool = False
     load_local_settings: bool = True
+    queue_config: Path | None = Path("servicebus-emulator/Config.json")
+    enforce_keys: bool = False
+    drain_seconds: float = 30.0
+    # App settings for this host only (restored when it stops): tests use them.
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+# The connection value that selects the embedded Service Bus, as UseDevelopmentStorage=true
+# selects Azurite. The host fills in its own endpoint.
+EMBEDDED_SERVICE_BUS = "UseEmbeddedServiceBus=true"
 
 
 def resolve_setting_expression(value: str, env: dict[str, str] | None = None) -> str:
@@ -52,12 +71,16 @@ def resolve_setting_expression(value: str, env: dict[str, str] | None = None) ->
     return re.sub(r"%([^%]+)%", replace, value)
 
 
-def hub_name(script_root: Path) -> str:
+def read_host_json(script_root: Path) -> dict[str, Any]:
     path = script_root / "host.json"
     if not path.is_file():
-        return DEFAULT_HUB
-    config: Any = json.loads(path.read_text())
-    name = config.get("extensions", {}).get("durableTask", {}).get("hubName")
+        return {}
+    config: dict[str, Any] = json.loads(path.read_text())
+    return config
+
+
+def hub_name(config: dict[str, Any]) -> str:
+    name = (config.get("extensions") or {}).get("durableTask", {}).get("hubName")
     if not name:
         return DEFAULT_HUB
     try:
@@ -74,82 +97,211 @@ class EmulatorHost:
         self.clock = RuntimeClock(time_skipping=options.time_skipping)
         self._lock: DataDirectoryLock | None = None
         self._runner: web.AppRunner | None = None
+        self._saved_env: dict[str, str | None] = {}
         self.functions: FunctionIndex | None = None
         self.runtime: DurableRuntime | None = None
         self.api: DurableHttpApi | None = None
         self.store: DurableStore | None = None
+        self.queues: SessionQueues | None = None
+        self.http: HttpTriggers | None = None
+        self.service_bus: ServiceBusTriggers | None = None
+        self.timers: TimerTriggers | None = None
+        self.invoker: Invoker | None = None
+        self.injected: dict[str, str] = {}
+        self.disabled: dict[str, str] = {}
+        self.listening: list[str] = []
         self.port = options.port
 
     @property
     def base_url(self) -> str:
         return f"http://{self.options.host}:{self.port}"
 
+    def _inject(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+        self.injected[name] = value
+
     async def start(self) -> None:
         options = self.options
+        for name, value in options.settings.items():
+            self._inject(name, value)
         if options.load_local_settings:
             apply_local_settings(read_local_settings(self.script_root))
+        data_dir: Path | None = None
         if options.data_dir is not None:
-            data_dir = (
-                options.data_dir
-                if options.data_dir.is_absolute()
-                else self.script_root / options.data_dir
-            )
+            data_dir = options.data_dir
+            if not data_dir.is_absolute():
+                data_dir = self.script_root / data_dir
             self._lock = DataDirectoryLock(data_dir)
             self._lock.acquire()
-            database: Path | None = data_dir / "durable.sqlite3"
-        else:
-            database = None
+        # Bound before the app loads, so the settings it reads name the real port.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            _, _, self.functions = load_app(self.script_root)
-            self.store = DurableStore(database)
-            self.runtime = DurableRuntime(
-                self.functions,
-                self.store,
-                self.clock,
-                start_mode=options.start_mode,
-                hub_name=hub_name(self.script_root),
-            )
-            app = web.Application(client_max_size=16 * 1024 * 1024)
-            runner = web.AppRunner(app, access_log=None)
-            # Bind first so a port of 0 becomes a real one before the binding JSON is made.
-            self.api = DurableHttpApi(self.runtime, self.base_url)
-            app.add_routes(self.api.routes())
-            await runner.setup()
-            site = web.TCPSite(runner, options.host, options.port)
-            await site.start()
-            self._runner = runner
-            sockets = getattr(site._server, "sockets", None) or []
-            if sockets:
-                self.port = sockets[0].getsockname()[1]
-            self.api.base_url = self.base_url
-            self.runtime.client_binding = self.api.client_binding
-            await self.runtime.start()
+            sock.bind((options.host, options.port))
+            self.port = int(sock.getsockname()[1])
+            await self._start(sock, data_dir)
         except BaseException:
+            sock.close()
             await self.stop()
             raise
 
+    async def _start(self, sock: socket.socket, data_dir: Path | None) -> None:
+        options = self.options
+        if not os.environ.get("OUTCOME_STORE"):
+            store = f"sqlite:{data_dir / 'outcomes.sqlite3'}" if data_dir else "memory"
+            self._inject("OUTCOME_STORE", store)
+        host_json = read_host_json(self.script_root)
+        _, _, self.functions = load_app(self.script_root)
+        self._inject_connections(self.functions)
+        self.store = DurableStore(data_dir / "durable.sqlite3" if data_dir else None)
+        self.runtime = DurableRuntime(
+            self.functions,
+            self.store,
+            self.clock,
+            start_mode=options.start_mode,
+            hub_name=hub_name(host_json),
+        )
+        self.api = DurableHttpApi(self.runtime, self.base_url)
+        self.runtime.client_binding = self.api.client_binding
+        self.invoker = Invoker(self.api.client_binding)
+        signals = QueueSignals()
+        queue_config = options.queue_config
+        if queue_config is not None and not queue_config.is_absolute():
+            queue_config = self.script_root / queue_config
+        self.queues = SessionQueues(
+            data_dir / "servicebus.sqlite3" if data_dir else None,
+            self.clock,
+            load_queue_config(queue_config),
+            on_send=signals.notify,
+        )
+        http_functions = [f for f in self._usable("httpTrigger")]
+        prefix = ((host_json.get("extensions") or {}).get("http") or {}).get("routePrefix", "api")
+        self.http = HttpTriggers(
+            http_functions, self.invoker, route_prefix=prefix, enforce_keys=options.enforce_keys
+        )
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.add_routes(self.api.routes())
+        app.add_routes(self.http.aiohttp_routes())
+        app.add_routes(ServiceBusRestApi(self.queues).routes())
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        await web.SockSite(runner, sock).start()
+        await self.runtime.start()
+        self.service_bus = ServiceBusTriggers(
+            self.queues,
+            signals,
+            self.invoker.invoke,
+            ServiceBusOptions.from_host_json(host_json),
+        )
+        for info in self._usable("serviceBusTrigger"):
+            try:
+                queue = resolve_setting_expression(str(info.trigger.get("queueName")))
+            except KeyError as missing:
+                self.disabled[info.name] = str(missing).strip("'\"")
+                continue
+            self.service_bus.start(info, queue)
+            self.listening.append(f"{info.name}: queue {queue}")
+        self.timers = TimerTriggers(self.clock, self.invoker.invoke)
+        for info in self._usable("timerTrigger"):
+            try:
+                schedule = self.timers.start(
+                    info, resolve_setting_expression(str(info.trigger.get("schedule")))
+                )
+            except (KeyError, ValueError) as problem:
+                self.disabled[info.name] = str(problem).strip("'\"")
+                continue
+            self.listening.append(f"{info.name}: timer {schedule.expression}")
+
+    def _usable(self, trigger_type: str) -> list[FunctionInfo]:
+        assert self.functions is not None and self.invoker is not None
+        usable = []
+        for info in self.functions.of_type(trigger_type):
+            unsupported = Invoker.unsupported(info)
+            if unsupported:
+                self.disabled[info.name] = "unsupported bindings: " + ", ".join(unsupported)
+                continue
+            usable.append(info)
+        return usable
+
+    def _inject_connections(self, functions: FunctionIndex) -> None:
+        """Point each Service Bus connection setting at the embedded queue."""
+        names = {str(f.trigger.get("connection")) for f in functions.of_type("serviceBusTrigger")}
+        names.add("ServiceBusConnection")
+        for name in sorted(n for n in names if n and n != "None"):
+            current = os.environ.get(name, "")
+            if current and EMBEDDED_SERVICE_BUS not in current:
+                logger.warning(
+                    "%s points at another Service Bus; the embedded host's triggers read the "
+                    "embedded queues, so set it to %s to send there",
+                    name,
+                    EMBEDDED_SERVICE_BUS,
+                )
+                continue
+            self._inject(name, f"{EMBEDDED_SERVICE_BUS};Endpoint={self.base_url}")
+
     async def stop(self) -> None:
+        if self.service_bus is not None:
+            await self.service_bus.stop(self.options.drain_seconds)
+            self.service_bus = None
+        if self.timers is not None:
+            await self.timers.stop()
+            self.timers = None
         if self.runtime is not None:
             await self.runtime.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        if self.invoker is not None:
+            self.invoker.close()
+        await reset_durable_sdk_session()  # the app's client calls used it on this loop
+        for store in (self.store, self.queues):
+            if store is not None:
+                store.close()
+        self.store = None
+        self.queues = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
     def describe(self) -> list[str]:
-        assert self.functions is not None
-        lines = [f"Embedded runtime for {self.script_root}", ""]
+        assert self.functions is not None and self.http is not None
+        lines = [f"Embedded runtime for {self.script_root}", "", "Functions:"]
+        for route in self.http.routes:
+            methods = ",".join(sorted(route.methods)) if route.methods else "*"
+            url = f"{self.base_url}/{self.http.prefix}/{route.template}".replace("//", "/")
+            lines.append(f"  {route.function.name}: [{methods}] {url.replace(':/', '://')}")
+        for line in self.listening:
+            lines.append(f"  {line}")
+        for info in self.functions.of_type("orchestrationTrigger"):
+            lines.append(f"  {info.name}: orchestrationTrigger")
+        for info in self.functions.of_type("activityTrigger"):
+            lines.append(f"  {info.name}: activityTrigger")
+        for name, why in self.disabled.items():
+            lines.append(f"  {name}: DISABLED ({why})")
         hub = self.runtime.hub_name if self.runtime else "?"
-        lines.append(f"Durable API: {self.base_url}{WEBHOOK_PATH}/  (task hub {hub})")
-        for info in self.functions.functions:
-            lines.append(f"  {info.name}: [{info.trigger_type}]")
-        store = self.store.path if self.store else "memory"
-        lines.append(f"State: {store}; start mode {self.options.start_mode.value}")
+        lines += ["", f"Durable API: {self.base_url}{WEBHOOK_PATH}/ (task hub {hub})"]
+        if self.queues is not None:
+            for queue in self.queues.queues.values():
+                kind = "sessions" if queue.requires_session else "no sessions"
+                lines.append(
+                    f"Queue {queue.name} ({kind}): POST {self.base_url}/{queue.name}/messages;"
+                    f" dead letters: GET {self.base_url}/{queue.name}{DEAD_LETTER_SUFFIX}/messages"
+                )
+        for name, value in self.injected.items():
+            lines.append(f"Setting {name}={value}")
+        if self.options.enforce_keys:
+            lines.append(f"Function key: {self.http.function_key}")
+            lines.append(f"Master key: {self.http.master_key}")
+        state = self.store.path if self.store else "memory"
+        lines.append(f"State: {state}; start mode {self.options.start_mode.value}")
         if self.options.time_skipping:
             lines.append("Time skipping: on (timers fire as soon as nothing else can run)")
         return lines

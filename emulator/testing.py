@@ -20,7 +20,6 @@ it starts and when it stops, so each test's client gets a session of its own loo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,18 +28,7 @@ import pytest
 
 from .durable.runtime import FINISHED, StartMode
 from .host import EmulatorHost, HostOptions
-
-
-async def reset_durable_sdk_session() -> None:
-    """Close and forget the SDK's shared aiohttp session (it binds to one event loop)."""
-    from azure.durable_functions.models.utils import http_utils
-
-    session = getattr(http_utils, "_client_session", None)
-    if session is not None and not session.closed:
-        with contextlib.suppress(RuntimeError):  # created on a loop that is gone
-            await session.close()
-    http_utils._client_session = None
-    http_utils._session_lock = asyncio.Lock()
+from .sdk_session import reset_durable_sdk_session
 
 
 class EmbeddedRuntime:
@@ -53,6 +41,8 @@ class EmbeddedRuntime:
         start_mode: StartMode | str = StartMode.AZURE_STORAGE,
         port: int = 0,
         load_local_settings: bool = False,
+        settings: dict[str, str] | None = None,
+        queue_config: str | Path | None = "servicebus-emulator/Config.json",
     ) -> None:
         self.host = EmulatorHost(
             HostOptions(
@@ -62,6 +52,9 @@ class EmbeddedRuntime:
                 start_mode=StartMode(start_mode),
                 time_skipping=time_skipping,
                 load_local_settings=load_local_settings,
+                settings=dict(settings or {}),
+                queue_config=Path(queue_config) if queue_config is not None else None,
+                drain_seconds=5.0,
             )
         )
 

@@ -17,6 +17,7 @@ from .memory_store import MemoryOutcomeStore
 from .messages import Sender
 from .outcomes import OutcomeStore
 from .registry import Registry
+from .rest_sender import RestQueueSender, embedded_endpoint
 from .servicebus_sender import ServiceBusQueueSender
 from .settings import SettingsError, StarterSettings
 from .sqlite_store import SqliteOutcomeStore
@@ -41,7 +42,13 @@ def create_store(spec: str) -> OutcomeStore:
 
 
 def create_sender(settings: StarterSettings) -> Sender:
-    return ServiceBusQueueSender.from_connection(settings.service_bus, settings.queue_name)
+    """The embedded queue's REST sender for `UseEmbeddedServiceBus=true`, else Service Bus."""
+    connection = settings.service_bus
+    if connection.kind == "connection-string" and connection.connection_string:
+        endpoint = embedded_endpoint(connection.connection_string)
+        if endpoint is not None:
+            return RestQueueSender(endpoint, settings.queue_name)
+    return ServiceBusQueueSender.from_connection(connection, settings.queue_name)
 
 
 @dataclass

@@ -1,0 +1,136 @@
+"""Kill the local host with SIGKILL while start requests are queued and locked; after a
+restart every accepted request has exactly one decision and each ID at most one start.
+
+Runs `python -m emulator serve` as a real process on this project's app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.emulator.test_serve_process import free_port, wait_listening
+
+ROOT = Path(__file__).resolve().parent.parent
+IDS, PER_ID = 30, 5
+
+
+def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        START_QUEUE_NAME="start-requests",
+        TASKHUB_NAME="RestartHub",
+        PYTHONPATH=str(ROOT),
+        # A killed receiver's locks and claims run out before anyone else may act: short
+        # ones keep the test short (the production values are a minute and 30 s).
+        STARTER_HANDLER_DEADLINE_S="3",
+        STARTER_CLAIM_LEASE_S="4",
+    )
+    for name in ("ServiceBusConnection", "OUTCOME_STORE"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "serve",
+            "--script-root",
+            str(ROOT),
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "WARNING",
+            "--queue-config",
+            str(ROOT / "tests" / "apps" / "short_locks.Config.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def accepted_requests(base: str, round_: int) -> list[dict[str, Any]]:
+    async with aiohttp.ClientSession() as session:
+
+        async def post(instance: str, k: int) -> dict[str, Any] | None:
+            url = f"{base}/api/orchestrators/long_job/{instance}"
+            try:
+                async with session.post(url, json={"duration_s": 120, "k": k}) as r:
+                    return await r.json() if r.status == 202 else None
+            except aiohttp.ClientError:
+                return None
+
+        answers = await asyncio.gather(
+            *(post(f"kill-{round_}-{n}", k) for n in range(IDS) for k in range(PER_ID))
+        )
+    return [a for a in answers if a is not None]
+
+
+async def decided(base: str, request_ids: list[str]) -> dict[str, dict[str, Any]]:
+    records: dict[str, dict[str, Any]] = {}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(600):
+            for request_id in [r for r in request_ids if r not in records]:
+                async with session.get(f"{base}/api/requests/{request_id}") as r:
+                    if r.status == 200:
+                        records[request_id] = await r.json()
+            if len(records) == len(request_ids):
+                return records
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{len(request_ids) - len(records)} requests undecided")
+
+
+async def history_starts(base: str, instance: str) -> int:
+    url = f"{base}/runtime/webhooks/durabletask/instances/{instance}?showHistory=true"
+    async with aiohttp.ClientSession() as session, session.get(url) as r:
+        status = await r.json()
+    return sum(1 for e in status["historyEvents"] if e["EventType"] == "ExecutionStarted")
+
+
+async def _kill_rounds(tmp_path: Path, rounds: int) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = serve(tmp_path / "state", port)
+    accepted: list[dict[str, Any]] = []
+    try:
+        for round_ in range(rounds):
+            await wait_listening(port, process)
+            accepted += await accepted_requests(base, round_)
+            process.send_signal(signal.SIGKILL)  # requests still queued and locked
+            process.wait(timeout=10)
+            process = serve(tmp_path / "state", port)
+        await wait_listening(port, process)
+        records = await decided(base, [a["requestId"] for a in accepted])
+        by_instance: dict[str, list[dict[str, Any]]] = {}
+        for record in records.values():
+            by_instance.setdefault(record["instanceId"], []).append(record)
+        for instance, mine in by_instance.items():
+            outcomes = sorted(r["outcome"] for r in mine)
+            assert outcomes.count("started") == 1, (instance, outcomes)
+            assert set(outcomes) <= {"started", "rejected"}
+            assert await history_starts(base, instance) == 1
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def test_sigkill_with_requests_in_flight(tmp_path: Path) -> None:
+    await _kill_rounds(tmp_path, 1)
+
+
+@pytest.mark.slow
+async def test_sigkill_repeatedly_with_requests_in_flight(tmp_path: Path) -> None:
+    await _kill_rounds(tmp_path, 5)
