@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-slow lint typecheck format schema run bench-runtime clean
+.PHONY: venv test test-slow lint typecheck format schema run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or pyproject.toml changes (a stamp named after their hash).
@@ -59,6 +59,10 @@ bench-runtime: venv
 	rm -rf .emulator-bench
 	$(BIN)/python -m bench.durable_runtime --data-dir .emulator-bench --output docs/durable-runtime-benchmark.json
 	rm -rf .emulator-bench
+
+# The local host end to end (writes docs/local-host-benchmark.json).
+bench-host: venv
+	$(BIN)/python -m bench.local_host --output docs/local-host-benchmark.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

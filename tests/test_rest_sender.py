@@ -1,0 +1,68 @@
+"""The REST sender that reaches the embedded queue, selected by the connection value."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from emulator.testing import EmbeddedRuntime
+from starters.components import create_sender
+from starters.contract import StartRequest
+from starters.messages import OutgoingMessage
+from starters.rest_sender import RestQueueSender, embedded_endpoint, to_batch_item
+from starters.servicebus_sender import ServiceBusQueueSender
+from starters.settings import SettingsError, StarterSettings
+from tests.emulator.conftest import APPS
+
+
+def test_the_connection_value_selects_the_adapter() -> None:
+    embedded = StarterSettings.from_env(
+        {"ServiceBusConnection": "UseEmbeddedServiceBus=true;Endpoint=http://127.0.0.1:7071"}
+    )
+    assert isinstance(create_sender(embedded), RestQueueSender)
+    azure = StarterSettings.from_env(
+        {
+            "ServiceBusConnection": "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v"
+        }
+    )
+    assert isinstance(create_sender(azure), ServiceBusQueueSender)
+    assert embedded_endpoint("Endpoint=sb://x/;SharedAccessKey=y") is None
+    with pytest.raises(SettingsError, match="no Endpoint"):
+        embedded_endpoint("UseEmbeddedServiceBus=true")
+
+
+def test_batch_item_mapping() -> None:
+    request = StartRequest("long_job", "job-1", "req-1", {"duration_s": 1})
+    when = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+    item = to_batch_item(
+        OutgoingMessage.for_request(request, attempt=2, scheduled_enqueue_time=when)
+    )
+    assert item["BrokerProperties"]["SessionId"] == "job-1"
+    assert item["BrokerProperties"]["MessageId"] == "req-1:2"
+    assert item["BrokerProperties"]["ScheduledEnqueueTimeUtc"] == "Thu, 01 Jan 2026 12:00:00 GMT"
+    assert item["UserProperties"] == {"attempt": 2}
+
+
+async def test_messages_arrive_with_session_message_id_and_schedule() -> None:
+    async with EmbeddedRuntime(APPS / "queue_app", settings={"WORK_QUEUE": "unused"}) as runtime:
+        queues = runtime.host.queues
+        assert queues is not None
+        queues.ensure_queue("sessions", requires_session=True)
+        sender = RestQueueSender(runtime.base_url, "sessions")
+        request = StartRequest("long_job", "job-7", "req-7", {"duration_s": 1})
+        later = queues.clock.now() + timedelta(minutes=5)
+        await sender.send(
+            [
+                OutgoingMessage.for_request(request),
+                OutgoingMessage.for_request(request, attempt=1, scheduled_enqueue_time=later),
+            ]
+        )
+        lease = queues.accept_session("sessions")
+        assert lease is not None and lease.session_id == "job-7"
+        first = queues.receive("sessions", lease)
+        assert first is not None and first.message_id == "req-7"
+        assert first.body == request.to_bytes()
+        assert queues.receive("sessions", lease) is None  # the copy is scheduled
+        assert queues.next_visible_after("sessions") is not None
+        await sender.close()
