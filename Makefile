@@ -9,7 +9,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-slow lint typecheck format schema run bench-runtime bench-host clean
+AZURITE := .tools/azurite/node_modules/.bin/azurite-table
+
+.PHONY: venv azurite test test-slow lint typecheck format schema run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or pyproject.toml changes (a stamp named after their hash).
@@ -27,6 +29,13 @@ venv:
 		rm -f $(VENV)/.installed-* && touch $$stamp; \
 	fi
 
+# Azurite (the Table storage emulator) for the outcome store's tests: from npm, pinned to
+# the newest release that runs on Node 20.
+azurite: $(AZURITE)
+$(AZURITE):
+	@command -v npm >/dev/null || { echo "npm (Node 20) is needed to install Azurite" >&2; exit 1; }
+	npm install --prefix .tools/azurite --no-audit --no-fund --silent azurite@3.35.0
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -34,12 +43,12 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy starters emulator
 
-test: lint typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: lint typecheck azurite
+	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Long fault and soak variants (marker `slow`).
-test-slow: venv
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+test-slow: venv azurite
+	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 format: venv
 	$(BIN)/ruff check --fix .
@@ -48,6 +57,7 @@ format: venv
 # The published JSON Schema is generated from the registry; a test keeps them in step.
 schema: venv
 	$(BIN)/python -m starters schema --output schemas/start-request.schema.json
+	$(BIN)/python -m starters openapi --output schemas/openapi.json
 
 # Serves this app on http://127.0.0.1:7071 with the embedded runtime, state in .emulator/.
 run: venv
@@ -65,4 +75,4 @@ bench-host: venv
 	$(BIN)/python -m bench.local_host --output docs/local-host-benchmark.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

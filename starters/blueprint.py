@@ -6,6 +6,7 @@ Functions app registers it with `app.register_functions(build_blueprint(registry
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +18,7 @@ from .components import LazyComponents
 from .contract import StartRequest
 from .instances import DurableInstanceClient
 from .messages import IncomingMessage, OutgoingMessage
+from .openapi import build_openapi
 from .outcomes import Outcome, OutcomeRecord, RecordExists
 from .policies import OnRunning
 from .registry import OrchestratorSpec, Registry
@@ -25,6 +27,8 @@ from .settings import SERVICE_BUS_CONNECTION, StarterSettings
 logger = logging.getLogger("starters.blueprint")
 
 QUEUE_EXPRESSION = "%START_QUEUE_NAME%"
+# Daily, at a quiet minute.
+RETENTION_SCHEDULE = "0 17 3 * * *"
 
 
 def to_incoming(msg: func.ServiceBusMessage) -> IncomingMessage:
@@ -53,13 +57,32 @@ def build_blueprint(registry: Registry, settings: StarterSettings | None = None)
         methods=["POST"],
         auth_level=func.AuthLevel.FUNCTION,
     )
-    async def starter_start(req: func.HttpRequest) -> func.HttpResponse:
-        return await (await components.get()).api.start(req)
+    @bp.durable_client_input(client_name="client")
+    async def starter_start(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+        return await (await components.get()).api.start(req, DurableInstanceClient(client))
 
     @bp.function_name("starter_request")
     @bp.route(route="requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_request(req: func.HttpRequest) -> func.HttpResponse:
         return await (await components.get()).api.request_outcome(req)
+
+    @bp.function_name("starter_cancel")
+    @bp.route(route="requests/{requestId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+    async def starter_cancel(req: func.HttpRequest) -> func.HttpResponse:
+        return await (await components.get()).api.cancel(req)
+
+    @bp.function_name("starter_openapi")
+    @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def starter_openapi(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(json.dumps(build_openapi(registry)), mimetype="application/json")
+
+    @bp.function_name("starter_outcome_retention")
+    @bp.timer_trigger(arg_name="timer", schedule=RETENTION_SCHEDULE)
+    async def starter_outcome_retention(timer: func.TimerRequest) -> None:
+        parts = await components.get()
+        cutoff = parts.clock.now() - parts.settings.retention
+        purged = await parts.store.purge_decided_before(cutoff)
+        logger.info("purged %d outcome records decided before %s", purged, cutoff.isoformat())
 
     @bp.function_name("starter_instance")
     @bp.route(route="instances/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

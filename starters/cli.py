@@ -1,6 +1,7 @@
 """`python -m starters`: the contract from the command line.
 
     python -m starters schema [--registry MODULE:ATTR] [--output FILE]
+    python -m starters openapi [--registry MODULE:ATTR] [--output FILE]
     python -m starters validate FILE|- [--session-id ID] [--registry MODULE:ATTR]
 
 Exit status: 0 success, 2 invalid input, 1 any other failure.
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .contract import ContractValidator, ContractViolation, build_schema
+from .openapi import build_openapi
 from .registry import Registry
 
 DEFAULT_REGISTRY = "orchestrators:registry"
@@ -48,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     schema = commands.add_parser("schema", help="print the start request's JSON Schema")
     schema.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    openapi = commands.add_parser("openapi", help="print the HTTP API's OpenAPI document")
+    openapi.add_argument("--output", type=Path, help="write to this file instead of stdout")
     validate = commands.add_parser("validate", help="check a start request body (JSON)")
     validate.add_argument("file", help="a file holding the message body, or - for stdin")
     validate.add_argument(
@@ -59,8 +63,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     registry = load_registry(args.registry)
-    if args.command == "schema":
-        text = json.dumps(build_schema(registry), indent=2) + "\n"
+    if args.command in ("schema", "openapi"):
+        document = build_schema(registry) if args.command == "schema" else build_openapi(registry)
+        text = json.dumps(document, indent=2) + "\n"
         if args.output:
             args.output.write_text(text)
         else:

@@ -7,6 +7,8 @@ aiohttp sessions bind to the loop that creates them.
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .clock import Clock, SystemClock
@@ -21,10 +23,19 @@ from .rest_sender import RestQueueSender, embedded_endpoint
 from .servicebus_sender import ServiceBusQueueSender
 from .settings import SettingsError, StarterSettings
 from .sqlite_store import SqliteOutcomeStore
+from .table_store import DEFAULT_TABLE, TableOutcomeStore, table_client_from_settings
 
 
-def create_store(spec: str) -> OutcomeStore:
-    """An outcome store from the `OUTCOME_STORE` setting: `memory` or `sqlite:<path>`."""
+def create_store(spec: str, env: Mapping[str, str] | None = None) -> OutcomeStore:
+    """An outcome store from the `OUTCOME_STORE` setting.
+
+    `table` (the default: Azure Table storage in the app's storage account, table
+    `OUTCOME_TABLE`), `sqlite:<path>` (the embedded runtime's), or `memory` (one process).
+    """
+    settings = os.environ if env is None else env
+    if spec in ("", "table"):
+        table = settings.get("OUTCOME_TABLE", "").strip() or DEFAULT_TABLE
+        return TableOutcomeStore(table_client_from_settings(settings, table))
     if spec == "memory":
         return MemoryOutcomeStore()
     if spec.startswith("sqlite:"):
@@ -34,11 +45,7 @@ def create_store(spec: str) -> OutcomeStore:
                 "OUTCOME_STORE=sqlite: needs a file path, e.g. sqlite:.emulator/outcomes.db"
             )
         return SqliteOutcomeStore(path)
-    raise SettingsError(
-        f"OUTCOME_STORE must be 'memory' or 'sqlite:<path>', got {spec!r}"
-        if spec
-        else "OUTCOME_STORE is not set: use 'sqlite:<path>' (or 'memory' for one process)"
-    )
+    raise SettingsError(f"OUTCOME_STORE must be 'table', 'sqlite:<path>' or 'memory', got {spec!r}")
 
 
 def create_sender(settings: StarterSettings) -> Sender:
@@ -74,11 +81,13 @@ class Components:
         self.api = StartApi(self.validator, self.store, self.sender, self.clock)
 
     @classmethod
-    def from_settings(cls, registry: Registry, settings: StarterSettings) -> Components:
+    def from_settings(
+        cls, registry: Registry, settings: StarterSettings, env: Mapping[str, str] | None = None
+    ) -> Components:
         return cls(
             registry=registry,
             settings=settings,
-            store=create_store(settings.outcome_store),
+            store=create_store(settings.outcome_store, env),
             sender=create_sender(settings),
             clock=SystemClock(),
         )

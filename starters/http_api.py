@@ -6,6 +6,7 @@ which lets whoever holds them terminate, purge or raise events on any instance.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -27,7 +28,7 @@ from .contract import (
 )
 from .instances import InstanceClient
 from .messages import OutgoingMessage, Sender
-from .outcomes import Outcome, OutcomeRecord, OutcomeStore, RecordExists
+from .outcomes import Outcome, OutcomeRecord, OutcomeStore, RecordExists, VersionConflict
 from .problems import problem
 
 logger = logging.getLogger("starters.http")
@@ -35,8 +36,39 @@ logger = logging.getLogger("starters.http")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # `code` carries the function key in Azure; anything else unknown is refused, so that a
 # misspelt policy is not silently ignored.
-START_QUERY_KEYS = frozenset({"onRunning", "onFinished", "code"})
+START_QUERY_KEYS = frozenset({"onRunning", "onFinished", "wait", "code"})
 RETRY_AFTER_S = 1
+# Long-polls hold a connection (and a worker slot) open: bounded.
+MAX_WAIT_S = 30.0
+POLL_S = 0.1
+
+
+class WaitError(ValueError):
+    pass
+
+
+def parse_wait(req: func.HttpRequest) -> float:
+    """`?wait=<seconds>`: 0 when absent, capped at MAX_WAIT_S."""
+    raw = req.params.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise WaitError(f"wait must be a number of seconds, got {raw!r}") from None
+    if not seconds >= 0:  # also refuses NaN
+        raise WaitError(f"wait must not be negative, got {raw!r}")
+    return min(seconds, MAX_WAIT_S)
+
+
+def _wait_problem(error: WaitError) -> func.HttpResponse:
+    return problem(
+        400,
+        "Invalid wait",
+        str(error),
+        kind="invalid-parameter",
+        violations=[Violation("wait", str(error))],
+    )
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -71,8 +103,17 @@ class StartApi:
         self.sender = sender
         self.clock: Clock = clock or SystemClock()
 
-    async def start(self, req: func.HttpRequest) -> func.HttpResponse:
-        """POST /api/orchestrators/{functionName}/{instanceId}: validate, record, enqueue."""
+    async def start(
+        self, req: func.HttpRequest, client: InstanceClient | None = None
+    ) -> func.HttpResponse:
+        """POST /api/orchestrators/{functionName}/{instanceId}: validate, record, enqueue.
+
+        With `?wait=<seconds>` it answers like the seed when the decision comes in time.
+        """
+        try:
+            wait = parse_wait(req)
+        except WaitError as error:
+            return _wait_problem(error)
         unknown = sorted(set(req.params) - START_QUERY_KEYS)
         if unknown:
             return problem(
@@ -80,7 +121,7 @@ class StartApi:
                 "Unknown query parameter",
                 "unknown query parameter(s): "
                 + ", ".join(unknown)
-                + " (accepted: onRunning, onFinished)",
+                + " (accepted: onRunning, onFinished, wait)",
                 kind="unknown-parameter",
             )
         raw = req.get_body() or b""
@@ -160,16 +201,89 @@ class StartApi:
                     kind="queue-unavailable",
                     headers={"Retry-After": "5"},
                 )
+        if wait > 0 and not record.outcome.is_final:
+            # A queued request answers 202 at once: its wait may be far longer.
+            record = (
+                await self.wait_for_decision(record.request_id, wait, settle_on_queued=True)
+                or record
+            )
+        return await self._answer(req, record, client)
+
+    async def _answer(
+        self, req: func.HttpRequest, record: OutcomeRecord, client: InstanceClient | None
+    ) -> func.HttpResponse:
+        """The seed's answers for a decided request; 202 while it is not decided."""
         payload = {
-            "requestId": request.request_id,
-            "instanceId": request.instance_id,
-            "orchestrator": request.orchestrator,
+            "requestId": record.request_id,
+            "instanceId": record.instance_id,
+            "orchestrator": record.orchestrator,
             "outcome": record.outcome.value,
-            "statusUri": instance_uri(request.instance_id),
-            "requestUri": request_uri(request.request_id),
+            "reason": record.reason,
+            "existingStatus": record.existing_status,
+            "statusUri": instance_uri(record.instance_id),
+            "requestUri": request_uri(record.request_id),
         }
-        location = _origin(req) + request_uri(request.request_id)
-        return _json(202, payload, {"Location": location})
+        origin = _origin(req)
+        outcome = record.outcome
+        if outcome in (Outcome.STARTED, Outcome.REPLACED):
+            return _json(201, payload, {"Location": origin + instance_uri(record.instance_id)})
+        if outcome in (Outcome.USED_EXISTING, Outcome.FORWARDED):
+            return _json(200, payload)
+        if outcome in (Outcome.REJECTED, Outcome.EXPIRED, Outcome.CANCELED):
+            instance = None
+            if client is not None:
+                snapshot = await client.get_status(record.instance_id)
+                instance = snapshot.to_public() if snapshot else None
+            title = {
+                Outcome.REJECTED: "Instance exists",
+                Outcome.EXPIRED: "Queued request expired",
+                Outcome.CANCELED: "Request canceled",
+            }[outcome]
+            return problem(
+                409,
+                title,
+                record.reason or outcome.value,
+                kind=f"request-{outcome.value}",
+                extra={**payload, "instance": instance},
+            )
+        if outcome is Outcome.INVALID:
+            return problem(
+                422,
+                "Invalid start request",
+                record.reason or "invalid",
+                kind="contract-violation",
+                extra=payload,
+            )
+        if outcome is Outcome.DEAD_LETTERED:
+            return problem(
+                503,
+                "Request dead-lettered",
+                record.reason or "the request ended in the dead-letter queue",
+                kind="request-dead-lettered",
+                extra=payload,
+            )
+        # pending or queued: accepted, not decided (yet)
+        headers = {"Location": origin + request_uri(record.request_id)}
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+        return _json(202, payload, headers)
+
+    async def wait_for_decision(
+        self, request_id: str, seconds: float, *, settle_on_queued: bool = False
+    ) -> OutcomeRecord | None:
+        """The record once decided (or queued), or as it stands when `seconds` have passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        def waiting(record: OutcomeRecord | None) -> bool:
+            if record is None or record.outcome.is_final:
+                return False
+            return not (settle_on_queued and record.outcome is Outcome.QUEUED)
+
+        record = await self.store.get(request_id)
+        while waiting(record) and loop.time() < deadline:
+            await asyncio.sleep(min(POLL_S, max(0.0, deadline - loop.time())))
+            record = await self.store.get(request_id)
+        return record
 
     async def request_outcome(self, req: func.HttpRequest) -> func.HttpResponse:
         """GET /api/requests/{requestId}: the outcome record."""
@@ -182,7 +296,13 @@ class StartApi:
                 kind="contract-violation",
                 violations=[Violation("requestId", REQUEST_ID_RULE)],
             )
+        try:
+            wait = parse_wait(req)
+        except WaitError as error:
+            return _wait_problem(error)
         record = await self.store.get(request_id)
+        if record is not None and wait > 0 and not record.outcome.is_final:
+            record = await self.wait_for_decision(request_id, wait)
         if record is None:
             return problem(
                 404, "Unknown request", f"no start request {request_id} is known", kind="not-found"
@@ -190,6 +310,62 @@ class StartApi:
         if record.outcome.is_final:
             return _json(200, record.to_public())
         return _json(202, record.to_public(), {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
+        """DELETE /api/requests/{requestId}: cancel a request that is pending or queued."""
+        request_id = req.route_params.get("requestId", "")
+        if not is_request_id(request_id):
+            return problem(
+                422,
+                "Invalid request ID",
+                f"{request_id!r} is not a valid request ID: {REQUEST_ID_RULE}",
+                kind="contract-violation",
+                violations=[Violation("requestId", REQUEST_ID_RULE)],
+            )
+        for _ in range(3):
+            record = await self.store.get(request_id)
+            if record is None:
+                return problem(
+                    404,
+                    "Unknown request",
+                    f"no start request {request_id} is known",
+                    kind="not-found",
+                )
+            if record.outcome is Outcome.CANCELED:
+                return _json(200, record.to_public())
+            if record.outcome.is_final:
+                return problem(
+                    409,
+                    "Already decided",
+                    f"request {request_id} was already decided: {record.outcome.value}",
+                    kind="already-decided",
+                    extra={"outcome": record.outcome.value},
+                )
+            now = self.clock.now()
+            if record.claim_until is not None and record.claim_until > now:
+                return problem(
+                    409,
+                    "Being decided",
+                    f"request {request_id} is being decided right now; ask again",
+                    kind="being-decided",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            canceled = record.evolve(
+                outcome=Outcome.CANCELED,
+                reason=f"canceled while {record.outcome.value}",
+                decided_at=now,
+            )
+            try:
+                stored = await self.store.replace(canceled)
+            except VersionConflict:
+                continue
+            return _json(200, stored.to_public())
+        return problem(
+            409,
+            "Being decided",
+            f"request {request_id} kept changing; ask again",
+            kind="being-decided",
+        )
 
     async def instance_status(
         self, req: func.HttpRequest, client: InstanceClient

@@ -58,5 +58,15 @@ class MemoryOutcomeStore:
         if held is not None and held[0] == owner:
             del self._leases[name]
 
+    async def purge_decided_before(self, cutoff: datetime) -> int:
+        old = [
+            key
+            for key, record in self._records.items()
+            if record.outcome.is_final and record.received_at < cutoff
+        ]
+        for key in old:
+            del self._records[key]
+        return len(old)
+
     async def close(self) -> None:
         return None

@@ -74,6 +74,8 @@ class OutcomeRecord:
     claim_until: datetime | None = None
     intent: Intent | None = None
     version: int = field(default=0, compare=False)
+    # The store's own concurrency token where it has one (Table storage's ETag).
+    etag: str | None = field(default=None, compare=False)
 
     def evolve(self, **changes: Any) -> OutcomeRecord:
         return dataclasses.replace(self, **changes)
@@ -136,6 +138,10 @@ class OutcomeStore(Protocol):
         ...
 
     async def release_lease(self, name: str, owner: str) -> None: ...
+
+    async def purge_decided_before(self, cutoff: datetime) -> int:
+        """Delete decided records received before `cutoff`; returns how many."""
+        ...
 
     async def close(self) -> None: ...
 

@@ -126,6 +126,9 @@ class StarterSettings:
     outcome_store: str
     max_message_bytes: int
     handler: HandlerSettings
+    # How long outcome records are kept: well past the duplicate-detection window (10 min)
+    # and the queue's message time-to-live (1 h), since inputs may hold personal data.
+    retention: timedelta = timedelta(days=7)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StarterSettings:
@@ -138,4 +141,5 @@ class StarterSettings:
                 env, "SERVICE_BUS_MAX_MESSAGE_BYTES", STANDARD_MAX_MESSAGE_BYTES
             ),
             handler=HandlerSettings.from_settings(env),
+            retention=timedelta(days=_float(env, "OUTCOME_RETENTION_DAYS", 7)),
         )

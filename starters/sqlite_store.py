@@ -134,6 +134,14 @@ class SqliteOutcomeStore:
         with self._lock:
             self._conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
+    async def purge_decided_before(self, cutoff: datetime) -> int:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM outcomes WHERE received_at < ? AND outcome NOT IN (?, ?)",
+                (_sortable(cutoff), Outcome.PENDING.value, Outcome.QUEUED.value),
+            )
+            return cursor.rowcount
+
     async def close(self) -> None:
         with self._lock:
             self._conn.close()

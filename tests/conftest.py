@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from azure.data.tables.aio import TableClient
 
 from orchestrators import registry as sample_registry
 from starters.contract import ContractValidator
@@ -11,6 +14,8 @@ from starters.memory_store import MemoryOutcomeStore
 from starters.outcomes import OutcomeStore
 from starters.registry import Registry
 from starters.sqlite_store import SqliteOutcomeStore
+from starters.table_store import TableOutcomeStore
+from tests.azurite import azurite_table  # noqa: F401 - the fixture
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 
 
@@ -39,13 +44,21 @@ def sender() -> RecordingSender:
     return RecordingSender()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+_tables = itertools.count()
+
+
+@pytest.fixture(params=["memory", "sqlite", "table"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OutcomeStore]:
-    """Every store, through the same tests: the stores' shared contract."""
+    """Every store, through the same tests: the stores' shared contract. `table` is Azure
+    Table storage on a real Azurite, a fresh table per test."""
     made: OutcomeStore
     if request.param == "memory":
         made = MemoryOutcomeStore()
-    else:
+    elif request.param == "sqlite":
         made = SqliteOutcomeStore(tmp_path / "outcomes.db")
+    else:
+        connection = request.getfixturevalue("azurite_table")
+        table = f"Outcomes{next(_tables)}x{os.getpid()}"
+        made = TableOutcomeStore(TableClient.from_connection_string(connection, table_name=table))
     yield made
     await made.close()

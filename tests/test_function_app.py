@@ -88,7 +88,9 @@ async def test_the_registered_http_function_serves_a_start() -> None:
         route_params={"functionName": "long_job", "instanceId": "job-9"},
         body=json.dumps({"duration_s": 1}).encode(),
     )
-    response = await start(req)
+    # The binding JSON the host passes; this path makes no Durable call.
+    binding = json.dumps({"taskHubName": "hub", "creationUrls": {}, "managementUrls": {}})
+    response = await start(req, client=binding)
     assert response.status_code == 202
     assert [m.session_id for m in sender.sent] == ["job-9"]
 

@@ -580,3 +580,16 @@ async def test_a_dead_lettered_pending_request_is_marked(
     assert result.outcome is Outcome.DEAD_LETTERED
     stored = await handler.store.get("req-1")
     assert stored is not None and stored.outcome is Outcome.DEAD_LETTERED
+
+
+async def test_a_canceled_queued_request_never_starts(
+    handler: StartHandler, durable: FakeDurable, sender: RecordingSender
+) -> None:
+    durable.put("job-1", S.RUNNING)
+    await handler.handle(delivery(request(on_running=OnRunning.QUEUE)), durable)
+    record = await handler.store.get("req-1")
+    assert record is not None
+    await handler.store.replace(record.evolve(outcome=Outcome.CANCELED))
+    durable.set_status("job-1", S.COMPLETED)
+    result = await handler.handle(delivery(sender.sent[-1]), durable)
+    assert result.note == "duplicate-delivery" and len(durable.history) == 1

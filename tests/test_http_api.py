@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 import azure.functions as func
@@ -67,6 +69,8 @@ async def test_accepted_request_answers_202_and_is_enqueued(
         "instanceId": "job-1",
         "orchestrator": "long_job",
         "outcome": "pending",
+        "reason": None,
+        "existingStatus": None,
         "statusUri": "/api/instances/job-1",
         "requestUri": f"/api/requests/{request_id}",
     }
@@ -223,3 +227,130 @@ async def test_instance_status(api: StartApi) -> None:
     assert "input" not in body
     bad = await api.instance_status(get("instances/a b", instanceId="a b"), durable)
     assert bad.status_code == 422
+
+
+# -- waiting for the decision, and canceling -----------------------------------------
+
+
+async def decide_later(
+    api: StartApi, request_id: str, outcome: Outcome, delay: float = 0.05
+) -> None:
+    await asyncio.sleep(delay)
+    record = await api.store.get(request_id)
+    assert record is not None
+    await api.store.replace(
+        record.evolve(outcome=outcome, reason=f"decided {outcome.value}", existing_status="Running")
+    )
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (Outcome.STARTED, 201),
+        (Outcome.REPLACED, 201),
+        (Outcome.USED_EXISTING, 200),
+        (Outcome.FORWARDED, 200),
+        (Outcome.REJECTED, 409),
+        (Outcome.DEAD_LETTERED, 503),
+    ],
+)
+async def test_post_with_wait_answers_like_the_seed(
+    api: StartApi, outcome: Outcome, status: int
+) -> None:
+    durable = FakeDurable()
+    durable.put("job-1", RuntimeStatus.RUNNING)
+    headers = {"Idempotency-Key": "w-1"}
+    decider = asyncio.create_task(decide_later(api, "w-1", outcome))
+    response = await api.start(
+        post("long_job", "job-1", {"duration_s": 1}, {"wait": "5"}, headers), durable
+    )
+    await decider
+    assert response.status_code == status
+    body = json.loads(response.get_body())
+    assert body["outcome"] == outcome.value and body["requestId"] == "w-1"
+    if status == 201:
+        assert response.headers["Location"].endswith("/api/instances/job-1")
+    if status == 409:
+        assert body["instance"]["runtimeStatus"] == "Running"
+        assert response.mimetype == "application/problem+json"
+
+
+async def test_post_with_wait_that_runs_out_answers_202(api: StartApi) -> None:
+    response = await api.start(post("long_job", "job-1", {"duration_s": 1}, {"wait": "0.2"}))
+    assert response.status_code == 202
+    assert json.loads(response.get_body())["outcome"] == "pending"
+
+
+@pytest.mark.parametrize("wait", ["soon", "-1", "nan"])
+async def test_a_bad_wait_is_a_400(api: StartApi, wait: str) -> None:
+    response = await api.start(post("long_job", "job-1", {"duration_s": 1}, {"wait": wait}))
+    assert response.status_code == 400
+    assert problem_of(response)["violations"][0]["field"] == "wait"
+
+
+async def test_get_with_wait_long_polls(api: StartApi) -> None:
+    await api.start(
+        post("long_job", "job-1", {"duration_s": 1}, headers={"Idempotency-Key": "g-1"})
+    )
+    decider = asyncio.create_task(decide_later(api, "g-1", Outcome.STARTED))
+    req = func.HttpRequest(
+        "GET",
+        "http://h/api/requests/g-1",
+        params={"wait": "5"},
+        route_params={"requestId": "g-1"},
+        body=b"",
+    )
+    response = await api.request_outcome(req)
+    await decider
+    assert response.status_code == 200
+    assert json.loads(response.get_body())["outcome"] == "started"
+    short = func.HttpRequest(
+        "GET",
+        "http://h/api/requests/g-2",
+        params={"wait": "0.1"},
+        route_params={"requestId": "g-2"},
+        body=b"",
+    )
+    assert (await api.request_outcome(short)).status_code == 404
+
+
+def delete(request_id: str) -> func.HttpRequest:
+    return func.HttpRequest(
+        "DELETE",
+        f"http://h/api/requests/{request_id}",
+        route_params={"requestId": request_id},
+        body=b"",
+    )
+
+
+async def test_cancel_a_queued_request(api: StartApi) -> None:
+    await api.start(
+        post("long_job", "job-1", {"duration_s": 1}, headers={"Idempotency-Key": "c-1"})
+    )
+    record = await api.store.get("c-1")
+    assert record is not None
+    await api.store.replace(record.evolve(outcome=Outcome.QUEUED))
+    response = await api.cancel(delete("c-1"))
+    assert response.status_code == 200
+    assert json.loads(response.get_body())["outcome"] == "canceled"
+    assert (await api.cancel(delete("c-1"))).status_code == 200  # idempotent
+    assert (await api.cancel(delete("nope"))).status_code == 404
+    assert (await api.cancel(delete("a:b"))).status_code == 422
+
+
+async def test_cancel_refuses_a_decided_or_claimed_request(api: StartApi) -> None:
+    for key in ("d-1", "d-2"):
+        await api.start(
+            post("long_job", "job-1", {"duration_s": 1}, headers={"Idempotency-Key": key})
+        )
+    decided = await api.store.get("d-1")
+    assert decided is not None
+    await api.store.replace(decided.evolve(outcome=Outcome.STARTED))
+    response = await api.cancel(delete("d-1"))
+    assert response.status_code == 409 and problem_of(response)["outcome"] == "started"
+    claimed = await api.store.get("d-2")
+    assert claimed is not None
+    until = api.clock.now() + timedelta(seconds=30)
+    await api.store.replace(claimed.evolve(claim_token="t", claim_until=until))
+    response = await api.cancel(delete("d-2"))
+    assert response.status_code == 409 and response.headers["Retry-After"] == "1"

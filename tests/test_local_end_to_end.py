@@ -158,3 +158,24 @@ async def test_bad_messages_on_the_rest_send_path_are_recorded_invalid(
             assert record["outcome"] == "invalid"
             assert record["body"] == body.decode()
             assert record["reason"]
+
+
+async def test_post_with_wait_gives_the_seeds_answers_end_to_end(app: EmbeddedRuntime) -> None:
+    base = app.base_url
+    url = f"{base}/api/orchestrators/long_job/waited?wait=10"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json={"duration_s": 60}) as first:
+            assert first.status == 201
+            assert first.headers["Location"].endswith("/api/instances/waited")
+        async with session.post(url, json={"duration_s": 60}) as second:
+            assert second.status == 409
+            body = await second.json(content_type=None)
+            assert body["outcome"] == "rejected"
+            assert body["instance"]["runtimeStatus"] == "Running"
+        queued = f"{base}/api/orchestrators/long_job/waited?wait=10&onRunning=queue"
+        async with session.post(queued, json={"duration_s": 1}) as third:
+            assert third.status == 202
+            request_id = (await third.json())["requestId"]
+        async with session.delete(f"{base}/api/requests/{request_id}") as cancel:
+            assert cancel.status == 200
+            assert (await cancel.json())["outcome"] == "canceled"

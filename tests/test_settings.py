@@ -8,6 +8,7 @@ from starters.components import create_store
 from starters.memory_store import MemoryOutcomeStore
 from starters.settings import HandlerSettings, ServiceBusConnection, SettingsError, StarterSettings
 from starters.sqlite_store import SqliteOutcomeStore
+from starters.table_store import TableOutcomeStore
 
 
 def test_connection_string() -> None:
@@ -59,6 +60,12 @@ def test_bad_settings_name_the_setting(env: dict[str, str], needle: str) -> None
 def test_outcome_store_from_its_setting(tmp_path: object) -> None:
     assert isinstance(create_store("memory"), MemoryOutcomeStore)
     assert isinstance(create_store(f"sqlite:{tmp_path}/o.db"), SqliteOutcomeStore)
-    for bad, needle in (("", "not set"), ("redis:x", "must be"), ("sqlite:", "file path")):
+    for bad, needle in (("redis:x", "must be"), ("sqlite:", "file path")):
         with pytest.raises(SettingsError, match=needle):
             create_store(bad)
+    # Unset means Table storage in the app's storage account, which needs its settings.
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage"):
+        create_store("", {})
+    table = create_store("", {"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert isinstance(table, TableOutcomeStore)
+    assert table._client.table_name == "StartOutcomes"

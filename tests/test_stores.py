@@ -130,3 +130,24 @@ async def test_sqlite_conditional_writes_hold_across_connections(tmp_path: Path)
     assert not await two.acquire_lease("l", "B", EPOCH + timedelta(seconds=9), EPOCH)
     await one.close()
     await two.close()
+
+
+async def test_a_whole_message_body_is_kept(store: OutcomeStore) -> None:
+    # 250 KB: over Table storage's 64 KiB per property, under a Standard message's 256 KB.
+    body = '{"input": "' + "é" * 125_000 + "x" * 5 + '"}'
+    await store.insert(record(outcome=Outcome.INVALID, body=body))
+    stored = await store.get("r1")
+    assert stored is not None and stored.body == body
+
+
+async def test_retention_purges_old_decided_records_only(store: OutcomeStore) -> None:
+    old = EPOCH - timedelta(days=30)
+    await store.insert(record("old-started", outcome=Outcome.STARTED, received_at=old))
+    await store.insert(record("old-invalid", outcome=Outcome.INVALID, received_at=old))
+    await store.insert(record("old-queued", outcome=Outcome.QUEUED, received_at=old))
+    await store.insert(record("old-pending", outcome=Outcome.PENDING, received_at=old))
+    await store.insert(record("new-started", outcome=Outcome.STARTED, received_at=EPOCH))
+    assert await store.purge_decided_before(EPOCH - timedelta(days=7)) == 2
+    assert await store.get("old-started") is None and await store.get("old-invalid") is None
+    for kept in ("old-queued", "old-pending", "new-started"):
+        assert await store.get(kept) is not None
