@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ import azure.functions as func
 
 from .components import LazyComponents
 from .contract import StartRequest
+from .events import EventMapping
 from .instances import DurableInstanceClient
 from .messages import IncomingMessage, OutgoingMessage
 from .openapi import build_openapi
@@ -27,6 +29,7 @@ from .settings import SERVICE_BUS_CONNECTION, StarterSettings
 logger = logging.getLogger("starters.blueprint")
 
 QUEUE_EXPRESSION = "%START_QUEUE_NAME%"
+INBOX_EXPRESSION = "%EVENT_INBOX_QUEUE%"
 # Daily, at a quiet minute.
 RETENTION_SCHEDULE = "0 17 3 * * *"
 
@@ -45,10 +48,19 @@ def to_incoming(msg: func.ServiceBusMessage) -> IncomingMessage:
     )
 
 
-def build_blueprint(registry: Registry, settings: StarterSettings | None = None) -> df.Blueprint:
-    """The starter's functions for `registry`; settings are read on first use if not given."""
+def build_blueprint(
+    registry: Registry,
+    settings: StarterSettings | None = None,
+    *,
+    events: Sequence[EventMapping] = (),
+) -> df.Blueprint:
+    """The starter's functions for `registry`; settings are read on first use if not given.
+
+    With event mappings it also takes events: `POST /api/events` (CloudEvents, Event Grid)
+    and a trigger on the plain inbox queue `%EVENT_INBOX_QUEUE%`.
+    """
     bp = df.Blueprint()
-    components = LazyComponents(registry, settings)
+    components = LazyComponents(registry, settings, events)
     bp.components = components  # for apps (and tests) that put in their own parts
 
     @bp.function_name("starter_start")
@@ -74,7 +86,10 @@ def build_blueprint(registry: Registry, settings: StarterSettings | None = None)
     @bp.function_name("starter_openapi")
     @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
     def starter_openapi(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse(json.dumps(build_openapi(registry)), mimetype="application/json")
+        return func.HttpResponse(
+            json.dumps(build_openapi(registry, with_events=bool(events))),
+            mimetype="application/json",
+        )
 
     @bp.function_name("starter_outcome_retention")
     @bp.timer_trigger(arg_name="timer", schedule=RETENTION_SCHEDULE)
@@ -121,7 +136,23 @@ def build_blueprint(registry: Registry, settings: StarterSettings | None = None)
     for spec in registry:
         if spec.keep_alive_schedule:
             _register_keep_alive(bp, components, spec)
+    if events:
+        _register_events(bp, components)
     return bp
+
+
+def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
+    @bp.function_name("starter_events")
+    @bp.route(route="events", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
+    async def starter_events(req: func.HttpRequest) -> func.HttpResponse:
+        return await (await components.get()).events.handle(req)
+
+    @bp.function_name("starter_event_inbox")
+    @bp.service_bus_queue_trigger(
+        arg_name="msg", connection=SERVICE_BUS_CONNECTION, queue_name=INBOX_EXPRESSION
+    )
+    async def starter_event_inbox(msg: func.ServiceBusMessage) -> None:
+        await (await components.get()).events.handle_inbox(to_incoming(msg))
 
 
 def keep_alive_request(spec: OrchestratorSpec, fired_at: datetime) -> StartRequest:

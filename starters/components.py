@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .clock import Clock, SystemClock
 from .contract import ContractValidator
+from .event_api import EventApi
+from .events import EventMapping, EventRouter
 from .handler import StartHandler
 from .http_api import StartApi
 from .memory_store import MemoryOutcomeStore
@@ -65,9 +67,11 @@ class Components:
     store: OutcomeStore
     sender: Sender
     clock: Clock
+    event_mappings: Sequence[EventMapping] = ()
     validator: ContractValidator = field(init=False)
     handler: StartHandler = field(init=False)
     api: StartApi = field(init=False)
+    events: EventApi = field(init=False)
 
     def __post_init__(self) -> None:
         self.validator = ContractValidator(self.registry, self.settings.max_message_bytes)
@@ -79,10 +83,16 @@ class Components:
             settings=self.settings.handler,
         )
         self.api = StartApi(self.validator, self.store, self.sender, self.clock)
+        router = EventRouter(self.event_mappings, self.validator)
+        self.events = EventApi(router, self.store, self.sender, self.clock)
 
     @classmethod
     def from_settings(
-        cls, registry: Registry, settings: StarterSettings, env: Mapping[str, str] | None = None
+        cls,
+        registry: Registry,
+        settings: StarterSettings,
+        env: Mapping[str, str] | None = None,
+        event_mappings: Sequence[EventMapping] = (),
     ) -> Components:
         return cls(
             registry=registry,
@@ -90,6 +100,7 @@ class Components:
             store=create_store(settings.outcome_store, env),
             sender=create_sender(settings),
             clock=SystemClock(),
+            event_mappings=event_mappings,
         )
 
     async def close(self) -> None:
@@ -100,9 +111,15 @@ class Components:
 class LazyComponents:
     """Builds Components once, on first use, from the app settings of that moment."""
 
-    def __init__(self, registry: Registry, settings: StarterSettings | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        settings: StarterSettings | None = None,
+        event_mappings: Sequence[EventMapping] = (),
+    ) -> None:
         self._registry = registry
         self._settings = settings
+        self._event_mappings = event_mappings
         self._components: Components | None = None
         self._lock = asyncio.Lock()
 
@@ -111,7 +128,9 @@ class LazyComponents:
             async with self._lock:
                 if self._components is None:
                     settings = self._settings or StarterSettings.from_env()
-                    self._components = Components.from_settings(self._registry, settings)
+                    self._components = Components.from_settings(
+                        self._registry, settings, event_mappings=self._event_mappings
+                    )
         return self._components
 
     def use(self, components: Components) -> None:

@@ -79,6 +79,12 @@ def message_id_for(request_id: str, attempt: int = 0) -> str:
     return request_id if attempt == 0 else f"{request_id}:{attempt}"
 
 
+def request_id_for(*parts: object) -> str:
+    """A deterministic request ID for "at most once per X": the same parts, the same ID."""
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return f"rq-{digest[:40]}"
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

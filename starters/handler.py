@@ -18,6 +18,7 @@ The decision itself is `policies.decide`, a pure function.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ from .contract import (
 from .forwarding import acknowledges, forward_payload
 from .instances import InstanceClient, InstanceSnapshot
 from .messages import (
+    RESUBMISSION_PROPERTY,
     TRANSIENT_PROPERTY,
     IncomingMessage,
     OutgoingMessage,
@@ -144,13 +146,20 @@ class StartHandler:
         now = self.clock.now()
         fields = _lenient_fields(message)
         why = "; ".join(p for p in (reason, description) if p) or "dead-lettered by Service Bus"
+        try:
+            # A valid request keeps its request fingerprint, so a resubmission matches it.
+            body_fingerprint = self.validator.validate_bytes(
+                message.body, session_id=message.session_id
+            ).fingerprint
+        except ContractViolation:
+            body_fingerprint = fingerprint(fields.body_text)
         record = OutcomeRecord(
             request_id=fields.request_id,
             instance_id=fields.instance_id,
             orchestrator=fields.orchestrator,
             outcome=Outcome.DEAD_LETTERED,
             received_at=message.enqueued_time or now,
-            fingerprint=fingerprint(fields.body_text),
+            fingerprint=body_fingerprint,
             reason=why,
             decided_at=now,
             delivery_count=message.delivery_count,
@@ -342,6 +351,16 @@ class StartHandler:
                     continue
             if existing.fingerprint != request.fingerprint:
                 return await self._record_conflict(request, message, existing)
+            if existing.outcome is Outcome.DEAD_LETTERED and message.application_properties.get(
+                RESUBMISSION_PROPERTY
+            ):
+                # An operator resubmitted it: decide it again.
+                reopened = existing.evolve(
+                    outcome=Outcome.PENDING, reason=None, decided_at=None, attempt=message.attempt
+                )
+                with contextlib.suppress(VersionConflict):
+                    await self._retry(partial(self.store.replace, reopened))
+                continue
             if existing.outcome.is_final:
                 return HandlingResult(
                     request.request_id,

@@ -17,6 +17,8 @@ ATTEMPT_PROPERTY = "attempt"
 REASON_PROPERTY = "rescheduledBecause"
 # Consecutive transient failures; bounds re-scheduling before the host's delivery count.
 TRANSIENT_PROPERTY = "transientFailures"
+# Set on an operator's resubmission of a dead-lettered request: the starter decides it again.
+RESUBMISSION_PROPERTY = "resubmission"
 
 
 @dataclass(frozen=True)

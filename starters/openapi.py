@@ -47,7 +47,7 @@ WAIT = {
 }
 
 
-def build_openapi(registry: Registry) -> dict[str, Any]:
+def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, Any]:
     contract = build_schema(registry)
     request_id = {
         "type": "string",
@@ -182,7 +182,43 @@ def build_openapi(registry: Registry) -> dict[str, Any]:
             "503": _problem("The queue is unavailable (nothing was kept), or dead-lettered."),
         },
     }
-    return {
+    events = {
+        "post": {
+            "operationId": "postEvents",
+            "summary": "CloudEvents 1.0 (structured or batched) or Event Grid events.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/cloudevents+json": {"schema": {"type": "object"}},
+                    "application/cloudevents-batch+json": {"schema": {"type": "array"}},
+                    "application/json": {"schema": {"type": ["array", "object"]}},
+                },
+            },
+            "responses": {
+                "200": _json({"type": "object"}, "Event Grid subscription validation answered."),
+                "202": _json({"type": "object"}, "Every event was mapped and enqueued."),
+                "400": _problem("Invalid or unmapped events (the mapped ones were enqueued)."),
+                "503": _problem("The queue is unavailable; deliver again."),
+            },
+        },
+        "options": {
+            "operationId": "eventsHandshake",
+            "summary": "The CloudEvents webhook abuse-protection handshake.",
+            "parameters": [
+                {
+                    "name": "WebHook-Request-Origin",
+                    "in": "header",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            ],
+            "responses": {
+                "200": {"description": "Allowed (WebHook-Allowed-Origin)."},
+                "400": _problem("No WebHook-Request-Origin header."),
+            },
+        },
+    }
+    document = {
         "openapi": "3.1.0",
         "info": {
             "title": "Singleton starter",
@@ -265,3 +301,6 @@ def build_openapi(registry: Registry) -> dict[str, Any]:
             },
         },
     }
+    if with_events:
+        document["paths"]["/events"] = events  # type: ignore[index]
+    return document

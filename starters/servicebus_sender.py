@@ -51,7 +51,7 @@ class ServiceBusQueueSender:
     def from_connection(
         cls, connection: ServiceBusConnection, queue_name: str
     ) -> ServiceBusQueueSender:
-        client = _client(connection)
+        client = service_bus_client(connection)
         return cls(lambda: client.get_queue_sender(queue_name), client)
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> None:
@@ -81,7 +81,7 @@ class ServiceBusQueueSender:
             self._client = None
 
 
-def _client(connection: ServiceBusConnection) -> Any:
+def service_bus_client(connection: ServiceBusConnection) -> Any:
     from azure.servicebus.aio import ServiceBusClient
 
     if connection.kind == "connection-string":

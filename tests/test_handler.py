@@ -593,3 +593,17 @@ async def test_a_canceled_queued_request_never_starts(
     durable.set_status("job-1", S.COMPLETED)
     result = await handler.handle(delivery(sender.sent[-1]), durable)
     assert result.note == "duplicate-delivery" and len(durable.history) == 1
+
+
+async def test_a_resubmitted_dead_letter_is_decided_again(
+    handler: StartHandler, durable: FakeDurable
+) -> None:
+    await handler.handle_dead_letter(delivery(request()), "MaxDeliveryCountExceeded", None)
+    out = OutgoingMessage.for_request(request())
+    resubmitted = IncomingMessage(
+        out.body, out.session_id, "req-1:r7", application_properties={"resubmission": 7}
+    )
+    result = await handler.handle(resubmitted, durable)
+    assert result.outcome is Outcome.STARTED and len(durable.history) == 1
+    plain_redelivery = await handler.handle(delivery(request(), delivery_count=2), durable)
+    assert plain_redelivery.note == "duplicate-delivery"
