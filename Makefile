@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 AZURITE := .tools/azurite/node_modules/.bin/azurite-table
 
-.PHONY: venv azurite test test-slow lint typecheck format schema run bench-runtime bench-host clean
+.PHONY: venv azurite bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or pyproject.toml changes (a stamp named after their hash).
@@ -48,7 +48,8 @@ test: lint typecheck azurite
 
 # Long fault and soak variants (marker `slow`).
 test-slow: venv azurite
-	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	AZURITE_TABLE=$(AZURITE) HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	AZURITE_TABLE=$(AZURITE) HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/test_bad_input.py $(PYTEST_ARGS)
 
 format: venv
 	$(BIN)/ruff check --fix .
@@ -63,6 +64,11 @@ schema: venv
 run: venv
 	@[ -f local.settings.json ] || cp local.settings.json.template local.settings.json
 	$(BIN)/python -m emulator serve --script-root . --port 7071 --data-dir .emulator
+
+# The proof: the queued starter against the naive check-then-start function
+# (bench/results.json, docs/comparison.md and .png); QUICK=1 for a short run.
+bench: venv
+	$(BIN)/python -m bench.compare $(if $(QUICK),--quick,)
 
 # The embedded Durable runtime's throughput and latency (writes docs/durable-runtime-benchmark.json).
 bench-runtime: venv

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -97,16 +98,20 @@ async def history_starts(base: str, instance: str) -> int:
     return sum(1 for e in status["historyEvents"] if e["EventType"] == "ExecutionStarted")
 
 
-async def _kill_rounds(tmp_path: Path, rounds: int) -> None:
+async def _kill_rounds(tmp_path: Path, rounds: int, seed: int = 0) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = serve(tmp_path / "state", port)
     accepted: list[dict[str, Any]] = []
+    chance = random.Random(seed)
     try:
         for round_ in range(rounds):
             await wait_listening(port, process)
-            accepted += await accepted_requests(base, round_)
+            sending = asyncio.create_task(accepted_requests(base, round_))
+            # A random point of the run: while requests arrive, or while they are handled.
+            await asyncio.sleep(chance.uniform(0.0, 0.6))
             process.send_signal(signal.SIGKILL)  # requests still queued and locked
+            accepted += await sending
             process.wait(timeout=10)
             process = serve(tmp_path / "state", port)
         await wait_listening(port, process)
@@ -132,5 +137,5 @@ async def test_sigkill_with_requests_in_flight(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-async def test_sigkill_repeatedly_with_requests_in_flight(tmp_path: Path) -> None:
-    await _kill_rounds(tmp_path, 5)
+async def test_sigkill_twenty_times_at_random_points(tmp_path: Path) -> None:
+    await _kill_rounds(tmp_path, 20, seed=2026)

@@ -1,0 +1,216 @@
+"""Bad input, generated: property-based tests of the contract and the instance-ID rules
+through the HTTP API and the queue path, and schemathesis against the OpenAPI document on
+a running host. No 5xx; every refusal names its reason; nothing invalid is acted on.
+
+`make test` runs a small profile; `make test-slow` (HYPOTHESIS_PROFILE=thorough) a large one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestrators import registry
+from starters.contract import INSTANCE_ID_PATTERN, ContractValidator, is_instance_id
+from starters.handler import StartHandler
+from starters.http_api import StartApi
+from starters.memory_store import MemoryOutcomeStore
+from starters.messages import IncomingMessage
+from starters.outcomes import Outcome
+from tests.fakes import FakeClock, FakeDurable, RecordingSender
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED = re.compile(INSTANCE_ID_PATTERN)
+
+settings.register_profile("default", max_examples=40, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+ids = st.one_of(
+    st.text(max_size=120),
+    st.from_regex(INSTANCE_ID_PATTERN, fullmatch=True),
+    st.text(alphabet="ab/%+.: -_\n\t?#", max_size=8),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(ids)
+def test_instance_ids_are_an_allow_list(candidate: str) -> None:
+    expected = ALLOWED.fullmatch(candidate) is not None and "\n" not in candidate
+    assert is_instance_id(candidate) is expected
+    body = {
+        "schemaVersion": 1,
+        "orchestrator": "collector",
+        "instanceId": candidate,
+        "requestId": "r-1",
+    }
+    validator = ContractValidator(registry)
+    try:
+        validator.validate(body, session_id=candidate)
+        accepted = True
+    except ValueError as violation:
+        accepted = False
+        assert str(violation)  # a refusal always names its reason
+    assert accepted is expected
+
+
+@given(ids, json_values, st.sampled_from(["long_job", "collector", "LONG_JOB", "nope", ""]))
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+async def test_the_http_api_refuses_with_a_problem_never_a_5xx(
+    instance_id: str, value: Any, orchestrator: str
+) -> None:
+    sender = RecordingSender()
+    api = StartApi(ContractValidator(registry), MemoryOutcomeStore(), sender, FakeClock())
+    req = func.HttpRequest(
+        "POST",
+        f"http://h/api/orchestrators/{orchestrator}/x",
+        route_params={"functionName": orchestrator, "instanceId": instance_id},
+        body=json.dumps(value).encode(),
+    )
+    response = await api.start(req)
+    assert response.status_code < 500
+    if response.status_code == 202:
+        (message,) = sender.sent
+        assert message.session_id == instance_id and is_instance_id(instance_id)
+    else:
+        assert response.status_code in (400, 422)
+        assert response.mimetype == "application/problem+json"
+        assert json.loads(response.get_body())["detail"]
+        assert sender.sent == []
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.builds(
+            lambda body: json.dumps(body).encode(),
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "schemaVersion",
+                        "orchestrator",
+                        "instanceId",
+                        "requestId",
+                        "input",
+                        "onRunning",
+                        "extra",
+                    ]
+                ),
+                json_values,
+            ),
+        ),
+    ),
+    ids,
+)
+async def test_the_queue_path_records_what_it_refuses(body: bytes, session: str) -> None:
+    store = MemoryOutcomeStore()
+    durable = FakeDurable()
+    handler = StartHandler(ContractValidator(registry), store, RecordingSender(), clock=FakeClock())
+    message = IncomingMessage(body, session or None, "m-1")
+    result = await handler.handle(message, durable)  # never raises on bad input
+    assert result.outcome is not None
+    if result.outcome is Outcome.INVALID:
+        assert result.record is not None
+        assert result.record.reason and result.record.body == body.decode("utf-8", errors="replace")
+        assert durable.history == []
+    else:
+        assert result.outcome is Outcome.STARTED and len(durable.history) == 1
+
+
+# -- schemathesis against a running host ---------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def host_url() -> Iterator[str]:
+    port = _free_port()
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(ROOT),
+        START_QUEUE_NAME="start-requests",
+        TASKHUB_NAME="FuzzHub",
+        EVENT_INBOX_QUEUE="event-inbox",
+    )
+    for name in ("ServiceBusConnection", "OUTCOME_STORE"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "emulator",
+            "serve",
+            "--script-root",
+            str(ROOT),
+            "--port",
+            str(port),
+            "--in-memory",
+            "--log-level",
+            "ERROR",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(f"{url}/api/openapi.json", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+        # The host keeps serving after everything it was sent.
+        assert requests.get(f"{url}/api/openapi.json", timeout=5).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+schema = schemathesis.openapi.from_path(ROOT / "schemas" / "openapi.json")
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_the_api_against_its_openapi_document(case: Any, host_url: str) -> None:
+    response = case.call(base_url=f"{host_url}/api", timeout=30)
+    assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+    if 400 <= response.status_code < 500 and response.content:
+        content_type = next(
+            (v for k, v in response.headers.items() if k.lower() == "content-type"), ""
+        )
+        content_type = content_type[0] if isinstance(content_type, list) else content_type
+        assert content_type.startswith("application/problem+json"), response.text
+        problem = response.json()
+        assert problem["detail"] and problem["status"] == response.status_code
+    if 400 <= response.status_code < 500 and not response.content:
+        # Only the host's own "no function here" answers are bare.
+        assert response.status_code in (404, 405), response.status_code
