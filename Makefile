@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 AZURITE := .tools/azurite/node_modules/.bin/azurite-table
 
-.PHONY: venv azurite bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
+.PHONY: venv azurite iac bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or pyproject.toml changes (a stamp named after their hash).
@@ -36,6 +36,19 @@ $(AZURITE):
 	@command -v npm >/dev/null || { echo "npm (Node 20) is needed to install Azurite" >&2; exit 1; }
 	npm install --prefix .tools/azurite --no-audit --no-fund --silent azurite@3.35.0
 
+# The deployment's checks (infra/checks/check_infra.py, checkov) in their own environment.
+IAC_VENV := .venv-iac
+iac:
+	@[ -n "$(PY)" ] || { echo "no interpreter for PYTHON=$(PYTHON)" >&2; exit 1; }; \
+	stamp=$(IAC_VENV)/.installed-$$(sha256sum requirements-iac.txt | cut -c1-16); \
+	if [ ! -f $$stamp ]; then \
+		rm -rf $(IAC_VENV) && $(PY) -m venv $(IAC_VENV) && \
+		$(IAC_VENV)/bin/python -m pip install --quiet --upgrade pip && \
+		$(IAC_VENV)/bin/python -m pip install --quiet -r requirements-iac.txt && touch $$stamp; \
+	fi
+	$(IAC_VENV)/bin/python infra/checks/check_infra.py
+	$(IAC_VENV)/bin/checkov --directory infra --framework bicep --skip-download --compact --quiet --hard-fail-on LOW,MEDIUM,HIGH,CRITICAL
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,7 +56,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy starters emulator
 
-test: lint typecheck azurite
+test: lint typecheck azurite iac
 	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Long fault and soak variants (marker `slow`).
@@ -81,4 +94,4 @@ bench-host: venv
 	$(BIN)/python -m bench.local_host --output docs/local-host-benchmark.json
 
 clean:
-	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(IAC_VENV) .tools .pytest_cache .mypy_cache .ruff_cache
