@@ -21,7 +21,7 @@ from .events import EventMapping
 from .instances import DurableInstanceClient
 from .messages import IncomingMessage, OutgoingMessage
 from .openapi import build_openapi
-from .outcomes import Outcome, OutcomeRecord, RecordExists
+from .outcomes import RecordExists, pending_record
 from .policies import OnRunning
 from .registry import OrchestratorSpec, Registry
 from .settings import SERVICE_BUS_CONNECTION, StarterSettings
@@ -179,14 +179,7 @@ def _register_keep_alive(
         request = parts.validator.validate(
             keep_alive_request(spec, parts.clock.now()).to_body(), check_session=False
         )
-        record = OutcomeRecord(
-            request_id=request.request_id,
-            instance_id=request.instance_id,
-            orchestrator=request.orchestrator,
-            outcome=Outcome.PENDING,
-            received_at=parts.clock.now(),
-            fingerprint=request.fingerprint,
-        )
+        record = pending_record(request, parts.clock.now())
         try:
             stored = await parts.store.insert(record)
         except RecordExists:

@@ -13,7 +13,7 @@ from .clock import Clock, SystemClock
 from .contract import StartRequest, fingerprint, request_id_for
 from .events import EVENT_GRID_VALIDATION, Event, EventError, EventRouter, parse_events
 from .messages import IncomingMessage, OutgoingMessage, Sender
-from .outcomes import Outcome, OutcomeRecord, OutcomeStore, RecordExists
+from .outcomes import Outcome, OutcomeRecord, OutcomeStore, RecordExists, pending_record
 from .problems import problem
 
 logger = logging.getLogger("starters.events")
@@ -72,14 +72,7 @@ class EventApi:
                     {"index": index, "eventId": event.id, "type": event.type, "reason": str(error)}
                 )
                 continue
-            record = OutcomeRecord(
-                request_id=request.request_id,
-                instance_id=request.instance_id,
-                orchestrator=request.orchestrator,
-                outcome=Outcome.PENDING,
-                received_at=self.clock.now(),
-                fingerprint=request.fingerprint,
-            )
+            record = pending_record(request, self.clock.now())
             # A redelivered event has a record already: the same request ID, sent again below.
             with contextlib.suppress(RecordExists):
                 created.append(await self.store.insert(record))

@@ -165,54 +165,7 @@ class StartHandler:
             delivery_count=message.delivery_count,
             body=fields.body_text,
         )
-        for _ in range(5):
-            try:
-                stored = await self._retry(lambda: self.store.insert(record))
-                result = HandlingResult(
-                    stored.request_id,
-                    stored.instance_id,
-                    Outcome.DEAD_LETTERED,
-                    "recorded",
-                    why,
-                    stored,
-                )
-                break
-            except RecordExists as exists:
-                existing = exists.existing
-                if existing.outcome.is_final:
-                    result = HandlingResult(
-                        existing.request_id,
-                        existing.instance_id,
-                        None,
-                        "already-decided",
-                        f"dead-lettered copy of a request already {existing.outcome.value}",
-                        existing,
-                    )
-                    break
-                try:
-                    changed = existing.evolve(
-                        outcome=Outcome.DEAD_LETTERED,
-                        reason=why,
-                        decided_at=now,
-                        delivery_count=max(existing.delivery_count, message.delivery_count),
-                        body=fields.body_text,
-                        claim_token=None,
-                        claim_until=None,
-                    )
-                    stored = await self._retry(partial(self.store.replace, changed))
-                except VersionConflict:
-                    continue
-                result = HandlingResult(
-                    stored.request_id,
-                    stored.instance_id,
-                    Outcome.DEAD_LETTERED,
-                    "recorded",
-                    why,
-                    stored,
-                )
-                break
-        else:
-            raise TransientFailure("the outcome record kept changing under the dead-letter handler")
+        result = await self._record_dead_letter(record, message.delivery_count)
         logger.error(
             json.dumps(
                 {
@@ -225,6 +178,44 @@ class StartHandler:
             )
         )
         return result
+
+    async def _record_dead_letter(
+        self, record: OutcomeRecord, delivery_count: int
+    ) -> HandlingResult:
+        """Record `dead-lettered`, unless the request was decided already."""
+        for _ in range(5):
+            try:
+                stored = await self._retry(partial(self.store.insert, record))
+            except RecordExists as exists:
+                existing = exists.existing
+                if existing.outcome.is_final:
+                    return HandlingResult(
+                        existing.request_id,
+                        existing.instance_id,
+                        None,
+                        "already-decided",
+                        f"dead-lettered copy of a request already {existing.outcome.value}",
+                        existing,
+                    )
+                changed = record.evolve(
+                    version=existing.version,
+                    etag=existing.etag,
+                    received_at=existing.received_at,
+                    delivery_count=max(existing.delivery_count, delivery_count),
+                )
+                try:
+                    stored = await self._retry(partial(self.store.replace, changed))
+                except VersionConflict:
+                    continue
+            return HandlingResult(
+                stored.request_id,
+                stored.instance_id,
+                Outcome.DEAD_LETTERED,
+                "recorded",
+                stored.reason,
+                stored,
+            )
+        raise TransientFailure("the outcome record kept changing under the dead-letter handler")
 
     # -- the valid path -----------------------------------------------------------------
 

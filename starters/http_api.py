@@ -28,7 +28,14 @@ from .contract import (
 )
 from .instances import InstanceClient
 from .messages import OutgoingMessage, Sender
-from .outcomes import Outcome, OutcomeRecord, OutcomeStore, RecordExists, VersionConflict
+from .outcomes import (
+    Outcome,
+    OutcomeRecord,
+    OutcomeStore,
+    RecordExists,
+    VersionConflict,
+    pending_record,
+)
 from .problems import problem
 
 logger = logging.getLogger("starters.http")
@@ -80,6 +87,21 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func
 def _origin(req: func.HttpRequest) -> str:
     parts = urlsplit(req.url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def _invalid_request_id(request_id: str) -> func.HttpResponse:
+    return problem(
+        422,
+        "Invalid request ID",
+        f"{request_id!r} is not a valid request ID: {REQUEST_ID_RULE}",
+        kind="contract-violation",
+        violations=[Violation("requestId", REQUEST_ID_RULE)],
+    )
+
+
+def _unknown_request(request_id: str) -> func.HttpResponse:
+    detail = f"no start request {request_id} is known"
+    return problem(404, "Unknown request", detail, kind="not-found")
 
 
 def request_uri(request_id: str) -> str:
@@ -162,14 +184,7 @@ class StartApi:
                 kind="contract-violation",
                 violations=violations,
             )
-        record = OutcomeRecord(
-            request_id=request.request_id,
-            instance_id=request.instance_id,
-            orchestrator=request.orchestrator,
-            outcome=Outcome.PENDING,
-            received_at=self.clock.now(),
-            fingerprint=request.fingerprint,
-        )
+        record = pending_record(request, self.clock.now())
         created = True
         try:
             record = await self.store.insert(record)
@@ -289,13 +304,7 @@ class StartApi:
         """GET /api/requests/{requestId}: the outcome record."""
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
-            return problem(
-                422,
-                "Invalid request ID",
-                f"{request_id!r} is not a valid request ID: {REQUEST_ID_RULE}",
-                kind="contract-violation",
-                violations=[Violation("requestId", REQUEST_ID_RULE)],
-            )
+            return _invalid_request_id(request_id)
         try:
             wait = parse_wait(req)
         except WaitError as error:
@@ -304,9 +313,7 @@ class StartApi:
         if record is not None and wait > 0 and not record.outcome.is_final:
             record = await self.wait_for_decision(request_id, wait)
         if record is None:
-            return problem(
-                404, "Unknown request", f"no start request {request_id} is known", kind="not-found"
-            )
+            return _unknown_request(request_id)
         if record.outcome.is_final:
             return _json(200, record.to_public())
         return _json(202, record.to_public(), {"Retry-After": str(RETRY_AFTER_S)})
@@ -315,22 +322,11 @@ class StartApi:
         """DELETE /api/requests/{requestId}: cancel a request that is pending or queued."""
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
-            return problem(
-                422,
-                "Invalid request ID",
-                f"{request_id!r} is not a valid request ID: {REQUEST_ID_RULE}",
-                kind="contract-violation",
-                violations=[Violation("requestId", REQUEST_ID_RULE)],
-            )
+            return _invalid_request_id(request_id)
         for _ in range(3):
             record = await self.store.get(request_id)
             if record is None:
-                return problem(
-                    404,
-                    "Unknown request",
-                    f"no start request {request_id} is known",
-                    kind="not-found",
-                )
+                return _unknown_request(request_id)
             if record.outcome is Outcome.CANCELED:
                 return _json(200, record.to_public())
             if record.outcome.is_final:

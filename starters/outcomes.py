@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
+from .contract import StartRequest
+
 
 class Outcome(str, Enum):
     PENDING = "pending"
@@ -97,6 +99,18 @@ class OutcomeRecord:
         if self.body is not None:
             public["body"] = self.body
         return public
+
+
+def pending_record(request: StartRequest, received_at: datetime) -> OutcomeRecord:
+    """The record a request gets when it is accepted, before any decision."""
+    return OutcomeRecord(
+        request_id=request.request_id,
+        instance_id=request.instance_id,
+        orchestrator=request.orchestrator,
+        outcome=Outcome.PENDING,
+        received_at=received_at,
+        fingerprint=request.fingerprint,
+    )
 
 
 class RecordExists(Exception):
