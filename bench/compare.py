@@ -64,10 +64,12 @@ def percentile(values: list[float], fraction: float) -> float:
 class Server:
     """The emulator with the comparison app, the shipped host.json and queue config."""
 
-    def __init__(self) -> None:
+    def __init__(self, service_bus: dict[str, Any] | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="bench-compare-"))
         shutil.copy(APP, self.root / "function_app.py")
-        shutil.copy(ROOT / "host.json", self.root / "host.json")
+        host = json.loads((ROOT / "host.json").read_text())
+        host["extensions"]["serviceBus"].update(service_bus or {})
+        (self.root / "host.json").write_text(json.dumps(host, indent=2))
         (self.root / "servicebus-emulator").mkdir()
         shutil.copy(ROOT / "servicebus-emulator" / "Config.json", self.root / "servicebus-emulator")
         self.log = self.root / "executions.jsonl"
@@ -285,8 +287,9 @@ def metrics(
     }
 
 
-def slot_bound() -> dict[str, Any]:
+def slot_bound(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"]
+    config.update(overrides or {})
     h, m, s = config["sessionIdleTimeout"].split(":")
     idle = int(h) * 3600 + int(m) * 60 + float(s)
     slots = int(config["maxConcurrentSessions"])
@@ -350,9 +353,14 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"queued": {}, "naive": {}}
-    for workload in ("distinct", "hot", "short"):
+    overrides: dict[str, Any] = {}
+    if args.sessions:
+        overrides["maxConcurrentSessions"] = args.sessions
+    if args.idle:
+        overrides["sessionIdleTimeout"] = args.idle
+    for workload in args.workloads:
         for starter in ("queued", "naive"):
-            server = Server()
+            server = Server(overrides)
             try:
                 await server.ready()
                 results[starter][workload] = await run_workload(
@@ -366,7 +374,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-    results["session_slot_bound"] = slot_bound()
+    results["session_slot_bound"] = slot_bound(overrides)
+    results["host_json_overrides"] = overrides
     results["mode"] = "quick" if args.quick else "full"
     return results
 
@@ -376,10 +385,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads, for CI")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--output-dir", type=Path, default=ROOT / "docs")
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        default=["distinct", "hot", "short"],
+        choices=["distinct", "hot", "short"],
+    )
+    parser.add_argument(
+        "--sessions", type=int, help="override maxConcurrentSessions (an experiment)"
+    )
+    parser.add_argument("--idle", help="override sessionIdleTimeout, e.g. 00:00:00.0200000")
+    parser.add_argument("--tag", default="", help="a suffix for the output files")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "-quick" if args.quick else ""
+    suffix = ("-quick" if args.quick else "") + (f"-{args.tag}" if args.tag else "")
     (ROOT / "bench" / f"results{suffix}.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.output_dir / f"comparison{suffix}.md").write_text(markdown(results))
     chart(results, args.output_dir / f"comparison{suffix}.png")
