@@ -244,6 +244,22 @@ def main() -> int:
         template.get("START_QUEUE_NAME") == "start-requests",
     )
 
+    mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    required = [
+        name
+        for name, param in main_bicep.get("parameters", {}).items()
+        if param.get("default") is None
+    ]
+    check(
+        "main.parameters.json maps every parameter without a default",
+        set(required) <= set(mapped),
+        str(sorted(set(required) - set(mapped))),
+    )
+    check(
+        "main.parameters.json names only real parameters",
+        set(mapped) <= set(main_bicep.get("parameters", {})),
+    )
+
     compose = (ROOT / "docker-compose.yml").read_text()
     check(
         "docker-compose mounts the same Config.json",
