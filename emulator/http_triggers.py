@@ -157,7 +157,9 @@ class HttpTriggers:
         self.master_key = secrets.token_urlsafe(24)
 
     def aiohttp_routes(self) -> list[web.RouteDef]:
-        path = f"/{self.prefix}/{{tail:.*}}" if self.prefix else "/{tail:.*}"
+        # [\s\S], not `.`: a path may hold a decoded newline, and must still reach us.
+        tail = r"{tail:[\s\S]*}"
+        path = f"/{self.prefix}/{tail}" if self.prefix else f"/{tail}"
         return [web.route("*", path, self.handle)]
 
     def _authorized(self, route: Route, request: web.Request) -> bool:

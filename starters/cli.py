@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .contract import ContractValidator, ContractViolation, build_schema
+from .contract import FIELDS, ContractValidator, ContractViolation, build_schema
 from .openapi import build_openapi
 from .registry import Registry
 
@@ -252,15 +252,7 @@ def _line_spec(number: int, line: str) -> Any:
         return f"line {number}: not valid JSON: {error}"
     if not isinstance(item, dict):
         return f"line {number}: not a JSON object"
-    unknown = set(item) - {
-        "schemaVersion",
-        "orchestrator",
-        "instanceId",
-        "requestId",
-        "input",
-        "onRunning",
-        "onFinished",
-    }
+    unknown = set(item) - set(FIELDS)
     if unknown:
         return f"line {number}: unknown field(s): {', '.join(sorted(unknown))}"
     if item.get("schemaVersion", 1) != 1:

@@ -38,7 +38,7 @@ from tests.fakes import FakeClock, FakeDurable, RecordingSender
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = re.compile(INSTANCE_ID_PATTERN)
 
-settings.register_profile("default", max_examples=40, deadline=None)
+settings.register_profile("default", max_examples=40, deadline=None, derandomize=True)
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 

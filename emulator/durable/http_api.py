@@ -105,7 +105,7 @@ class DurableHttpApi:
         }
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route("*", WEBHOOK_PATH + "/{tail:.*}", self.handle)]
+        return [web.route("*", WEBHOOK_PATH + r"/{tail:[\s\S]*}", self.handle)]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         raw = urlsplit(request.raw_path).path

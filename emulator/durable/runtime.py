@@ -738,8 +738,19 @@ class _Episode:
 
     def _schedule_timer(self, task_id: int, action: dict[str, Any]) -> dict[str, Any]:
         fire_at = parse_time(str(action["fireAt"]))
+        return self._timer(task_id, fire_at, fires=not action.get("isCanceled"))
+
+    def _timer(
+        self,
+        task_id: int,
+        fire_at: datetime,
+        *,
+        fires: bool = True,
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """TimerCreated now, and (unless canceled) TimerFired in the inbox at `fire_at`."""
         created = event(EventType.TimerCreated, self.now, task_id, FireAt=timestamp(fire_at))
-        if not action.get("isCanceled"):
+        if fires:
             fired = event(EventType.TimerFired, fire_at, TimerId=task_id, FireAt=timestamp(fire_at))
             self.rt._enqueue(
                 self.row.instance_id,
@@ -747,6 +758,7 @@ class _Episode:
                 fired,
                 visible_at=timestamp(fire_at),
                 execution_id=self.row.execution_id,
+                meta=meta,
             )
         return created
 
@@ -808,17 +820,7 @@ class _Episode:
         task_id = self.row.next_event_id
         self.row.next_event_id += 1
         fire_at = self.now + timedelta(milliseconds=int(retry["intervalMs"]))
-        created = event(EventType.TimerCreated, self.now, task_id, FireAt=timestamp(fire_at))
-        fired = event(EventType.TimerFired, fire_at, TimerId=task_id, FireAt=timestamp(fire_at))
-        self.rt._enqueue(
-            self.row.instance_id,
-            EVENT,
-            fired,
-            visible_at=timestamp(fire_at),
-            execution_id=self.row.execution_id,
-            meta={"retryTimer": retry},
-        )
-        return [created]
+        return [self._timer(task_id, fire_at, meta={"retryTimer": retry})]
 
     def _retry_attempt(self, lead: InboxItem) -> list[dict[str, Any]]:
         retry = dict(lead.meta["retryTimer"])

@@ -406,14 +406,18 @@ class SessionQueues:
                 continue
             token = lease.token if lease is not None else uuid.uuid4().hex
             until = lease.locked_until if lease is not None else now + queue.lock_duration
-            self._conn.execute(
-                "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?,"
-                " locked_until = ? WHERE seq = ?",
-                (token, timestamp(until), message.sequence_number),
-            )
-            message.delivery_count += 1
-            message.lock_token, message.locked_until = token, until
-            return message
+            return self._lock(message, token, until)
+
+    def _lock(self, message: Message, token: str, until: datetime) -> Message:
+        """Peek-lock: lock the message and count the delivery."""
+        self._conn.execute(
+            "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?,"
+            " locked_until = ? WHERE seq = ?",
+            (token, timestamp(until), message.sequence_number),
+        )
+        message.delivery_count += 1
+        message.lock_token, message.locked_until = token, until
+        return message
 
     def _locked(self, message: Message, now_s: str) -> tuple[Any, ...]:
         row = self._conn.execute(
@@ -500,14 +504,7 @@ class SessionQueues:
             return None
         message = _row(row)
         token, until = uuid.uuid4().hex, now + queue.lock_duration
-        self._conn.execute(
-            "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?,"
-            " locked_until = ? WHERE seq = ?",
-            (token, timestamp(until), message.sequence_number),
-        )
-        message.delivery_count += 1
-        message.lock_token, message.locked_until = token, until
-        return message
+        return self._lock(message, token, until)
 
     def dead_letters(self, queue_name: str) -> list[Message]:
         queue = self.settings(queue_name)
