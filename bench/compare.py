@@ -31,9 +31,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,14 +41,10 @@ from typing import Any
 
 import aiohttp
 
+from emulator.testing import start_serve, stop_serve, wait_listening
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).resolve().parent / "apps" / "compare" / "function_app.py"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -73,41 +66,18 @@ class Server:
         (self.root / "servicebus-emulator").mkdir()
         shutil.copy(ROOT / "servicebus-emulator" / "Config.json", self.root / "servicebus-emulator")
         self.log = self.root / "executions.jsonl"
-        self.port = free_port()
-        env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_LOG=str(self.log))
-        env.update(START_QUEUE_NAME="start-requests", TASKHUB_NAME="CompareHub")
-        for name in ("ServiceBusConnection", "OUTCOME_STORE"):
-            env.pop(name, None)
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "emulator",
-                "serve",
-                "--script-root",
-                str(self.root),
-                "--port",
-                str(self.port),
-                "--in-memory",
-                "--log-level",
-                "WARNING",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        settings = {
+            "BENCH_LOG": str(self.log),
+            "START_QUEUE_NAME": "start-requests",
+            "TASKHUB_NAME": "CompareHub",
+        }
+        self.process, self.port = start_serve(
+            self.root, settings=settings, args=("--log-level", "WARNING")
         )
         self.base = f"http://127.0.0.1:{self.port}"
 
     async def ready(self) -> None:
-        for _ in range(600):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.05)
-        raise TimeoutError("the emulator did not start")
+        await wait_listening(self.port, self.process, timeout=60)
 
     def executions(self) -> list[dict[str, Any]]:
         if not self.log.exists():
@@ -122,11 +92,7 @@ class Server:
         return list(runs.values())
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        stop_serve(self.process, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -17,23 +17,16 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from emulator.testing import start_serve, stop_serve, wait_listening
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).resolve().parent / "apps" / "durable_bench"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def binding(base: str) -> str:
@@ -47,17 +40,6 @@ def binding(base: str) -> str:
             "rpcBaseUrl": webhook + "/",
         }
     )
-
-
-async def wait_listening(port: int) -> None:
-    for _ in range(600):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise TimeoutError("the emulator did not start")
 
 
 async def in_parallel(count: int, concurrency: int, work: Any) -> float:
@@ -79,14 +61,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, server: subprocess.Popen[bytes], port: int
+) -> dict[str, Any]:
     from azure.durable_functions import DurableOrchestrationClient
     from azure.durable_functions.models.OrchestrationRuntimeStatus import (
         OrchestrationRuntimeStatus as Status,
     )
 
     try:
-        await wait_listening(port)
+        await wait_listening(port, server, timeout=60)
         client = DurableOrchestrationClient(binding(f"http://127.0.0.1:{port}"))
 
         async def warm(n: int) -> None:
@@ -150,31 +134,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="state on disk here (default: memory)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    port = free_port()
-    where = ["--data-dir", str(args.data_dir)] if args.data_dir else ["--in-memory"]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "serve",
-            *where,
-            "--port",
-            str(port),
-            "--script-root",
-            str(APP),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL,
-    )
+    server, port = start_serve(APP, data_dir=args.data_dir, args=("--log-level", "WARNING"))
     try:
-        result = asyncio.run(measure(args, port))
+        result = asyncio.run(measure(args, server, port))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_serve(server)
     print(json.dumps(result, indent=2, default=str))
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,13 +26,9 @@ from typing import Any
 
 import aiohttp
 
+from emulator.testing import start_serve, stop_serve, wait_listening
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -166,15 +160,11 @@ async def fixed_rate(driver: Driver, rate: float, seconds: float, tag: str) -> d
     return result
 
 
-async def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
+async def measure(
+    args: argparse.Namespace, server: subprocess.Popen[bytes], port: int
+) -> dict[str, Any]:
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            break
-        except OSError:
-            await asyncio.sleep(0.05)
+    await wait_listening(port, server, timeout=60)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         driver = Driver(base, session)
@@ -200,34 +190,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    port = free_port()
-    env = dict(os.environ, START_QUEUE_NAME="start-requests", TASKHUB_NAME="BenchHub")
-    env["PYTHONPATH"] = str(ROOT)
-    for name in ("ServiceBusConnection", "OUTCOME_STORE"):
-        env.pop(name, None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "serve",
-            "--in-memory",
-            "--port",
-            str(port),
-            "--script-root",
-            str(ROOT),
-            "--log-level",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
+    settings = {"START_QUEUE_NAME": "start-requests", "TASKHUB_NAME": "BenchHub"}
+    server, port = start_serve(ROOT, settings=settings, args=("--log-level", "WARNING"))
     try:
-        results = asyncio.run(measure(args, port))
+        results = asyncio.run(measure(args, server, port))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
+        stop_serve(server, timeout=60)
     text = json.dumps(results, indent=2)
     print(text)
     if args.output:

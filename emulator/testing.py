@@ -20,6 +20,11 @@ it starts and when it stops, so each test's client gets a session of its own loo
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +118,81 @@ async def embedded_runtime(
 ) -> AsyncIterator[EmbeddedRuntime]:
     async with EmbeddedRuntime(**embedded_runtime_options) as runtime:
         yield runtime
+
+
+# -- the runtime as a separate process (`python -m emulator serve`) ------------------------
+
+# Settings the host injects itself; inherited values would point at another host.
+_INJECTED = ("ServiceBusConnection", "OUTCOME_STORE")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_serve(
+    script_root: str | Path,
+    *,
+    port: int | None = None,
+    data_dir: str | Path | None = None,
+    settings: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    output: Any = subprocess.DEVNULL,
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `python -m emulator serve` for `script_root`; returns the process and its port.
+
+    In memory unless `data_dir` is given. The child can import this package (PYTHONPATH).
+    """
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if k not in _INJECTED}
+    env.update(settings or {})
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    where = ["--data-dir", str(data_dir)] if data_dir is not None else ["--in-memory"]
+    command = [
+        sys.executable,
+        "-m",
+        "emulator",
+        "serve",
+        "--script-root",
+        str(script_root),
+        "--port",
+        str(port),
+        *where,
+        *args,
+    ]
+    process = subprocess.Popen(
+        command, cwd=package_root, env=env, stdout=output, stderr=subprocess.STDOUT
+    )
+    return process, port
+
+
+async def wait_listening(
+    port: int, process: subprocess.Popen[bytes], timeout: float = 30.0
+) -> None:
+    """Until the process accepts connections on `port` (fails at once if it exits)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"the emulator exited ({process.returncode}): {output}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise TimeoutError("the emulator did not start listening")
+
+
+def stop_serve(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM (the host drains and stops), then SIGKILL if it does not."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()

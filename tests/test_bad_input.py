@@ -7,14 +7,10 @@ a running host. No 5xx; every refusal names its reason; nothing invalid is acted
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from emulator.testing import start_serve, stop_serve, wait_listening
 from orchestrators import registry
 from starters.contract import INSTANCE_ID_PATTERN, ContractValidator, is_instance_id
 from starters.handler import StartHandler
@@ -142,57 +139,22 @@ async def test_the_queue_path_records_what_it_refuses(body: bytes, session: str)
 # -- schemathesis against a running host ---------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def host_url() -> Iterator[str]:
-    port = _free_port()
-    env = dict(
-        os.environ,
-        PYTHONPATH=str(ROOT),
-        START_QUEUE_NAME="start-requests",
-        TASKHUB_NAME="FuzzHub",
-        EVENT_INBOX_QUEUE="event-inbox",
-    )
-    for name in ("ServiceBusConnection", "OUTCOME_STORE"):
-        env.pop(name, None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "serve",
-            "--script-root",
-            str(ROOT),
-            "--port",
-            str(port),
-            "--in-memory",
-            "--log-level",
-            "ERROR",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    settings = {
+        "START_QUEUE_NAME": "start-requests",
+        "TASKHUB_NAME": "FuzzHub",
+        "EVENT_INBOX_QUEUE": "event-inbox",
+    }
+    process, port = start_serve(ROOT, settings=settings, args=("--log-level", "ERROR"))
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/api/openapi.json", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        asyncio.run(wait_listening(port, process))
         yield url
         # The host keeps serving after everything it was sent.
         assert requests.get(f"{url}/api/openapi.json", timeout=5).status_code == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_serve(process)
 
 
 schema = schemathesis.openapi.from_path(ROOT / "schemas" / "openapi.json")

@@ -6,58 +6,39 @@ Runs `python -m emulator serve` as a real process on this project's app."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.emulator.test_serve_process import free_port, wait_listening
+from emulator.testing import free_port, start_serve, stop_serve, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS, PER_ID = 30, 5
 
 
 def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = dict(
-        os.environ,
-        START_QUEUE_NAME="start-requests",
-        TASKHUB_NAME="RestartHub",
-        PYTHONPATH=str(ROOT),
+    settings = {
+        "START_QUEUE_NAME": "start-requests",
+        "TASKHUB_NAME": "RestartHub",
         # A killed receiver's locks and claims run out before anyone else may act: short
         # ones keep the test short (the production values are a minute and 30 s).
-        STARTER_HANDLER_DEADLINE_S="3",
-        STARTER_CLAIM_LEASE_S="4",
+        "STARTER_HANDLER_DEADLINE_S": "3",
+        "STARTER_CLAIM_LEASE_S": "4",
+    }
+    config = str(ROOT / "tests" / "apps" / "short_locks.Config.json")
+    process, _ = start_serve(
+        ROOT,
+        port=port,
+        data_dir=data_dir,
+        settings=settings,
+        args=("--log-level", "WARNING", "--queue-config", config),
     )
-    for name in ("ServiceBusConnection", "OUTCOME_STORE"):
-        env.pop(name, None)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "serve",
-            "--script-root",
-            str(ROOT),
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "WARNING",
-            "--queue-config",
-            str(ROOT / "tests" / "apps" / "short_locks.Config.json"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return process
 
 
 async def accepted_requests(base: str, round_: int) -> list[dict[str, Any]]:
@@ -125,11 +106,7 @@ async def _kill_rounds(tmp_path: Path, rounds: int, seed: int = 0) -> None:
             assert set(outcomes) <= {"started", "rejected"}
             assert await history_starts(base, instance) == 1
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_serve(process)
 
 
 async def test_sigkill_with_requests_in_flight(tmp_path: Path) -> None:

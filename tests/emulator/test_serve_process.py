@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,50 +19,19 @@ from typing import Any
 import aiohttp
 import pytest
 
+from emulator.testing import free_port, start_serve, wait_listening
 from tests.emulator.conftest import APPS
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = APPS / "kill_resume"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, STEP_LOG=str(log), STEP_SECONDS="0.15", PYTHONPATH=str(ROOT))
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "emulator",
-            "serve",
-            "--script-root",
-            str(APP),
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    settings = {"STEP_LOG": str(log), "STEP_SECONDS": "0.15"}
+    process, _ = start_serve(
+        APP, port=port, data_dir=data_dir, settings=settings, output=subprocess.PIPE
     )
-
-
-async def wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise TimeoutError("the emulator did not start listening")
+    return process
 
 
 async def call(method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
