@@ -89,14 +89,18 @@ def _origin(req: func.HttpRequest) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def _invalid_request_id(request_id: str) -> func.HttpResponse:
+def _invalid_id(field: str, label: str, value: str, rule: str) -> func.HttpResponse:
     return problem(
         422,
-        "Invalid request ID",
-        f"{request_id!r} is not a valid request ID: {REQUEST_ID_RULE}",
+        f"Invalid {label}",
+        f"{value!r} is not a valid {label}: {rule}",
         kind="contract-violation",
-        violations=[Violation("requestId", REQUEST_ID_RULE)],
+        violations=[Violation(field, rule)],
     )
+
+
+def _invalid_request_id(request_id: str) -> func.HttpResponse:
+    return _invalid_id("requestId", "request ID", request_id, REQUEST_ID_RULE)
 
 
 def _unknown_request(request_id: str) -> func.HttpResponse:
@@ -369,13 +373,7 @@ class StartApi:
         """GET /api/instances/{instanceId}: the instance's status, in this API's own shape."""
         instance_id = req.route_params.get("instanceId", "")
         if not is_instance_id(instance_id):
-            return problem(
-                422,
-                "Invalid instance ID",
-                f"{instance_id!r} is not a valid instance ID: {INSTANCE_ID_RULE}",
-                kind="contract-violation",
-                violations=[Violation("instanceId", INSTANCE_ID_RULE)],
-            )
+            return _invalid_id("instanceId", "instance ID", instance_id, INSTANCE_ID_RULE)
         status = await client.get_status(instance_id)
         if status is None:
             return problem(

@@ -59,6 +59,15 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
         "pattern": INSTANCE_ID_PATTERN,
         "description": INSTANCE_ID_RULE,
     }
+    # What both the POST answer and the outcome record carry.
+    decided = {
+        "requestId": {"type": "string"},
+        "instanceId": {"type": "string"},
+        "orchestrator": {"type": "string"},
+        "outcome": {"enum": [o.value for o in Outcome]},
+        "reason": {"type": ["string", "null"]},
+        "existingStatus": {"type": ["string", "null"]},
+    }
     answer = {
         "type": "object",
         "required": [
@@ -70,12 +79,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
             "requestUri",
         ],
         "properties": {
-            "requestId": {"type": "string"},
-            "instanceId": {"type": "string"},
-            "orchestrator": {"type": "string"},
-            "outcome": {"enum": [o.value for o in Outcome]},
-            "reason": {"type": ["string", "null"]},
-            "existingStatus": {"type": ["string", "null"]},
+            **decided,
             "statusUri": {"type": "string"},
             "requestUri": {"type": "string"},
         },
@@ -84,12 +88,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
         "type": "object",
         "required": ["requestId", "instanceId", "orchestrator", "outcome", "receivedAt"],
         "properties": {
-            "requestId": {"type": "string"},
-            "instanceId": {"type": "string"},
-            "orchestrator": {"type": "string"},
-            "outcome": {"enum": [o.value for o in Outcome]},
-            "reason": {"type": ["string", "null"]},
-            "existingStatus": {"type": ["string", "null"]},
+            **decided,
             "receivedAt": {"type": "string", "format": "date-time"},
             "decidedAt": {"type": ["string", "null"], "format": "date-time"},
             "deliveryCount": {"type": "integer"},
