@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import azure.durable_functions as df
 import pytest
 
+from emulator.durable.history import parse_time
 from emulator.testing import EmbeddedRuntime
 from tests.emulator.conftest import APPS
 
@@ -65,6 +67,23 @@ async def test_orchestrator_signals_then_calls(runtime: EmbeddedRuntime) -> None
     assert status["output"] == 13
     kinds = [e["EventType"] for e in status["historyEvents"]]
     assert kinds.count("EventSent") == 2 and kinds.count("EventRaised") == 1
+
+
+async def test_time_skipping_waits_for_entity_work(runtime: EmbeddedRuntime) -> None:
+    client = runtime.client()
+    counter = df.EntityId("Counter", "tomorrow")
+    await client.signal_entity(counter, "add", 41)
+    await client.start_new("counter_tomorrow", "tomorrow-1", "tomorrow")
+    status = await runtime.wait_for("tomorrow-1", timeout=10)
+    # The day passed in skipped time; the signal sent before it was applied first.
+    assert status["output"] == 42
+    events = {e["EventType"]: e for e in status["historyEvents"]}
+    waited = parse_time(events["TimerFired"]["FireAt"]) - parse_time(
+        events["ExecutionStarted"]["Timestamp"]
+    )
+    assert waited >= timedelta(days=1)
+    await runtime.runtime.wait_idle()
+    assert (await client.read_entity_state(counter)).entity_state == 42
 
 
 async def test_a_failing_operation_raises_in_the_caller(runtime: EmbeddedRuntime) -> None:

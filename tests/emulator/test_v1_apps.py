@@ -42,6 +42,8 @@ def test_functions_are_indexed_from_their_folders() -> None:
         "Hello": "activityTrigger",
         "HelloSequence": "orchestrationTrigger",
         "HttpStart": "httpTrigger",
+        "Nightly": "timerTrigger",
+        "QueueStart": "serviceBusTrigger",
     }
     read = next(f for f in index.functions if f.name == "CounterRead")
     assert read.function.__name__ == "read_counter"  # scriptFile read.py, entryPoint
@@ -55,6 +57,24 @@ async def test_http_starter_orchestrator_and_activity() -> None:
         done = await runtime.wait_for(body["id"])
         assert done["runtimeStatus"] == "Completed"
         # The activity imports shared code with a relative import, as v1 apps do.
+        assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
+
+
+async def test_a_session_queue_trigger_starts_an_orchestration_and_the_timer_listens() -> None:
+    async with EmbeddedRuntime(SAMPLES_V1, time_skipping=True) as runtime:
+        assert "  Nightly: timer 0 0 3 * * *" in runtime.host.describe()
+        message = {
+            "Body": json.dumps({"orchestrator": "HelloSequence"}),
+            "BrokerProperties": {"SessionId": "from-queue"},
+        }
+        status, _ = await request(
+            "POST",
+            f"{runtime.base_url}/v1-starts/messages",
+            data=json.dumps([message]),
+            headers={"Content-Type": "application/vnd.microsoft.servicebus.json"},
+        )
+        assert status == 201
+        done = await runtime.wait_for("from-queue")
         assert done["output"] == ["Hello Tokyo!", "Hello Seattle!", "Hello London!"]
 
 

@@ -2,6 +2,7 @@
 driven from HTTP (signal, read) and from an orchestrator (signal, then call)."""
 
 import json
+from datetime import timedelta
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -48,6 +49,15 @@ async def counter_read(req: func.HttpRequest, client: df.DurableOrchestrationCli
 def counter_orchestrator(context: df.DurableOrchestrationContext):
     entity_id = df.EntityId("Counter", context.get_input())
     context.signal_entity(entity_id, "add", 3)
+    state = yield context.call_entity(entity_id, "get")
+    return state
+
+
+@myApp.orchestration_trigger(context_name="context")
+def counter_tomorrow(context: df.DurableOrchestrationContext):
+    entity_id = df.EntityId("Counter", context.get_input())
+    yield context.create_timer(context.current_utc_datetime + timedelta(days=1))
+    context.signal_entity(entity_id, "add", 1)
     state = yield context.call_entity(entity_id, "get")
     return state
 
