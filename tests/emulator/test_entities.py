@@ -87,9 +87,14 @@ async def test_time_skipping_waits_for_entity_work(runtime: EmbeddedRuntime) -> 
 
 
 async def test_a_failing_operation_raises_in_the_caller(runtime: EmbeddedRuntime) -> None:
-    await runtime.client().start_new("counter_failure", "failing-1", "fail-1")
+    await runtime.client().start_new("counter_failure", "failing-1", ["Counter", "fail-1"])
     status = await runtime.wait_for("failing-1")
     assert status["output"] == "caught: the counter refuses"
+    await runtime.client().start_new("counter_failure", "failing-2", ["Missing", "k"])
+    status = await runtime.wait_for("failing-2")
+    assert status["output"] == (
+        "caught: The function 'missing' doesn't exist, is disabled, or is not an entity function."
+    )
 
 
 async def test_operations_from_one_sender_keep_their_order(runtime: EmbeddedRuntime) -> None:

@@ -64,7 +64,8 @@ def counter_tomorrow(context: df.DurableOrchestrationContext):
 
 @myApp.orchestration_trigger(context_name="context")
 def counter_failure(context: df.DurableOrchestrationContext):
-    entity_id = df.EntityId("Counter", context.get_input())
+    name, key = context.get_input()
+    entity_id = df.EntityId(name, key)
     try:
         yield context.call_entity(entity_id, "fail")
     except Exception as error:
