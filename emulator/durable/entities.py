@@ -9,7 +9,7 @@ inbox order, so operations on one entity are serialized in arrival order per sen
 The wire protocol, as azure-functions-durable 1.x speaks it:
 
 - the entity function gets `{"self": {"name", "key"}, "exists", "state", "batch": [...]}`,
-  each batch item `{"name": <operation>, "input": <JSON text>, "signal", "id"}`, where the
+  each batch item `{"name": <operation>, "input": <JSON text>, "isSignal"}`, where the
   input is the JSON encoding of the SDK-serialized value (the host serializes the string
   it was given once more; `DurableEntityContext.get_input` decodes both layers);
 - it answers `{"entityExists", "entityState", "results": [{"isError", "result", ...}],
@@ -17,6 +17,10 @@ The wire protocol, as azure-functions-durable 1.x speaks it:
 - an orchestration's call is an `EventSent` in its history (its Input carries the request
   `id`), answered by an `EventRaised` named after that id whose Input is the response
   message `{"result": <JSON text>}` (plus `exceptionType` when the operation raised).
+
+The host's side is the extension's `EntityTriggerAttributeBindingProvider` (the context
+JSON), `TaskEntityShim.ExecuteOutOfProcBatch` (the answer) and `RequestMessage` /
+`ResponseMessage` (the messages).
 """
 
 from __future__ import annotations
@@ -187,8 +191,7 @@ class Entities:
                 {
                     "name": item.event.get("op"),
                     "input": item.event.get("input"),
-                    "signal": item.event.get("signal", True),
-                    "id": item.event.get("id"),
+                    "isSignal": item.event.get("signal", True),
                 }
                 for item in batch
             ],
@@ -211,7 +214,7 @@ class Entities:
         for item, result in zip(batch, results, strict=True):
             response: dict[str, Any] = {"result": result.get("result")}
             if result.get("isError"):
-                response["exceptionType"] = "System.Exception"
+                response["exceptionType"] = "Error"  # what the host's TaskEntityShim sets
                 logger.info(
                     "operation %s on %s failed: %s",
                     item.event.get("op"),
@@ -223,7 +226,7 @@ class Entities:
     def _answer_all(self, batch: list[InboxItem], message: str, now: datetime) -> None:
         logger.warning("entity operations failed: %s", message)
         for item in batch:
-            self._respond(item, {"result": json.dumps(message), "exceptionType": "Exception"}, now)
+            self._respond(item, {"result": json.dumps(message), "exceptionType": "Error"}, now)
 
     def _respond(self, item: InboxItem, response: dict[str, Any], now: datetime) -> None:
         parent = item.event.get("parent")
