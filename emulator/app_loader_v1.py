@@ -56,6 +56,10 @@ def load_v1_app(root: Path, folders: list[Path]) -> tuple[ModuleType, FunctionIn
         package = ModuleType(package_name)
         package.__path__ = [str(root)]
         sys.modules[package_name] = package
+    # Older v1 apps import their shared code as `__app__.shared_code`: the worker's name.
+    for name in [n for n in sys.modules if n == "__app__" or n.startswith("__app__.")]:
+        del sys.modules[name]
+    sys.modules["__app__"] = package
     index = FunctionIndex()
     for folder in folders:
         info = _load_function(folder, package_name)
