@@ -3,7 +3,6 @@ import logging
 
 import azure.durable_functions as df
 import azure.functions as func
-
 from __app__.shared_code.greetings import greeting
 
 
