@@ -103,8 +103,15 @@ def find_app(module: ModuleType) -> Any:
 def load_app(script_root: str | Path) -> tuple[ModuleType, Any, FunctionIndex]:
     root = Path(script_root).resolve()
     path = root / "function_app.py"
+    from .app_loader_v1 import function_json_folders, load_v1_app, refuse_mixed_models
+
+    folders = function_json_folders(root) if root.is_dir() else []
+    refuse_mixed_models(root, folders)
+    if folders:
+        package, index = load_v1_app(root, folders)
+        return package, None, index
     if not path.is_file():
-        raise AppLoadError(f"no function_app.py in {root}")
+        raise AppLoadError(f"no function_app.py (v2) and no function.json folders (v1) in {root}")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     # A unique module name: tests load several apps into one process.

@@ -284,6 +284,8 @@ class EmulatorHost:
             lines.append(f"  {info.name}: orchestrationTrigger")
         for info in self.functions.of_type("activityTrigger"):
             lines.append(f"  {info.name}: activityTrigger")
+        for info in self.functions.of_type("entityTrigger"):
+            lines.append(f"  {info.name}: entityTrigger")
         for name, why in self.disabled.items():
             lines.append(f"  {name}: DISABLED ({why})")
         hub = self.runtime.hub_name if self.runtime else "?"

@@ -8,6 +8,7 @@ host matches them (`+` becomes a space there too):
     instances/{instanceId}                          GET status, DELETE purge
     instances/{instanceId}/{operation}              POST terminate|suspend|resume|restart|rewind
     instances/{instanceId}/raiseEvent/{eventName}   POST raise an event
+    entities/{entityName}/{entityKey}               GET state, POST signal (entity_http.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from aiohttp import web
 
+from .entity_http import EntityHttpApi
 from .history import parse_time, timestamp
 from .runtime import (
     FINISHED,
@@ -66,6 +68,7 @@ class DurableHttpApi:
     def __init__(self, runtime: DurableRuntime, base_url: str) -> None:
         self.runtime = runtime
         self.base_url = base_url.rstrip("/")
+        self.entity_api = EntityHttpApi(runtime.entities)
 
     def client_binding(self) -> str:
         """The JSON the host hands a `durable_client_input` binding."""
@@ -118,6 +121,8 @@ class DurableHttpApi:
                 return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
             if parts[:1] == ["instances"]:
                 return await self._instances(request, parts[1:])
+            if parts[:1] == ["entities"]:
+                return await self.entity_api.handle(request, parts[1:])
             return web.Response(status=404)
         except Exception as error:  # the host's catch-all
             return _error(500, "Something went wrong while processing your request", error)

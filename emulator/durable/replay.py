@@ -44,6 +44,8 @@ SUPPORTED = frozenset(
         ActionType.ContinueAsNew,
         ActionType.CreateTimer,
         ActionType.WaitForExternalEvent,
+        ActionType.CallEntity,
+        ActionType.SignalEntity,
     }
 )
 

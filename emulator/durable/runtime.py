@@ -28,6 +28,7 @@ from azure.functions import _durable_functions as df_codec
 
 from ..app_loader import FunctionIndex, FunctionInfo
 from ..clock import RuntimeClock
+from .entities import Entities, is_entity_id
 from .history import EventType, event, parse_time, public_history, status_time, timestamp
 from .replay import (
     SUPPORTED,
@@ -115,6 +116,7 @@ class DurableRuntime:
             max_workers=max_activities, thread_name_prefix="activity"
         )
         self._idle = asyncio.Event()
+        self.entities = Entities(self)
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -245,6 +247,8 @@ class DurableRuntime:
                 + ", ".join(f.name for f in self.functions.of_type("orchestrationTrigger"))
             )
         instance_id = instance_id or uuid.uuid4().hex
+        if is_entity_id(instance_id):
+            raise UnknownOrchestrator("Orchestration instance ids must not start with @.")
         if self.start_mode is StartMode.ATOMIC:
             with self.store.transaction():
                 self._check_not_running(instance_id)
@@ -403,6 +407,10 @@ class DurableRuntime:
     # -- episodes -----------------------------------------------------------------------
 
     def _episode(self, instance_id: str) -> None:
+        if is_entity_id(instance_id):
+            if self.entities.run_batch(instance_id):
+                self._ready.add(instance_id)
+            return
         now = self.clock.now()
         with self.store.transaction():
             items = self.store.inbox(instance_id, visible_by=timestamp(now))
@@ -709,6 +717,10 @@ class _Episode:
             elif kind in (ActionType.CallSubOrchestrator, ActionType.CallSubOrchestratorWithRetry):
                 meta = _retry_meta(action, task_id)
                 created.append(self._schedule_sub(task_id, action, meta))
+            elif kind in (ActionType.CallEntity, ActionType.SignalEntity):
+                call = kind == ActionType.CallEntity
+                sent = self.rt.entities.scheduled(row, task_id, action, self.now, call=call)
+                created.append(sent)
         row.scheduled_actions = len(numbered)
         return created
 

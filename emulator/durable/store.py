@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .entity_store import EntityStateStore
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
     instance_id        TEXT PRIMARY KEY,
@@ -142,6 +144,7 @@ class DurableStore:
             # last commits, which a local runtime may accept.
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self.entities = EntityStateStore(self._conn)
         self._depth = 0
 
     def close(self) -> None:
