@@ -133,7 +133,9 @@ var regionsWithoutZones = [
   'westcentralus'
   'westus'
 ]
-var storageReplication = !empty(storageSku) ? storageSku : (contains(regionsWithoutZones, location) ? 'Standard_LRS' : 'Standard_ZRS')
+var storageSkuChosen = !empty(storageSku)
+var regionHasZones = !contains(regionsWithoutZones, location)
+var storageReplication = storageSkuChosen ? storageSku : (regionHasZones ? 'Standard_ZRS' : 'Standard_LRS')
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'

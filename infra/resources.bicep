@@ -269,6 +269,7 @@ var commonSettings = [
   { name: 'OUTCOME_TABLE', value: outcomeTableName }
   { name: 'STARTER_HANDLER_DEADLINE_S', value: '25' }
 ]
+var warmDurable = durableAlwaysReady > 0
 var durableAlwaysReadyGroups = [
   {
     name: 'durable'
@@ -309,7 +310,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: 40
         instanceMemoryMB: 2048
-        alwaysReady: durableAlwaysReady > 0 ? durableAlwaysReadyGroups : []
+        alwaysReady: warmDurable ? durableAlwaysReadyGroups : []
       }
       runtime: {
         name: 'python'
