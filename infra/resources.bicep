@@ -80,7 +80,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_59: Flex Consumption without a virtual network reaches storage over its public endpoint; shared keys are off, so every access is Entra ID through the roles below.
-  // checkov:skip=CKV_AZURE_35: as above: the default network rule must admit the app's outbound addresses, which Flex Consumption does not fix without a virtual network (README: Network isolation).
+  // checkov:skip=CKV_AZURE_35: as above: the default network rule must admit the app's outbound addresses, which Flex Consumption does not fix without a virtual network (docs/deployment.md: Securing the HTTP API).
   // checkov:skip=CKV_AZURE_43: the name is 'st' plus uniqueString(), lowercase letters and digits, 15 characters: valid, but checkov cannot evaluate the expression.
   name: 'st${token}'
   location: location
@@ -278,7 +278,7 @@ var durableAlwaysReadyGroups = [
 ]
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_222: producers and Event Grid webhooks call the app over the internet; the API needs function keys (README: Securing the HTTP API for Entra ID and access restrictions).
+  // checkov:skip=CKV_AZURE_222: producers and Event Grid webhooks call the app over the internet; the API needs function keys (docs/deployment.md: Securing the HTTP API, for Entra ID and access restrictions).
   // checkov:skip=CKV_AZURE_17: client certificates are not used: producers authenticate with function keys or Entra ID.
   // checkov:skip=CKV_AZURE_212: Flex has no worker count; durableAlwaysReady (default 1) keeps one durable instance warm, and Flex scales out on demand (docs/deployment.md: Cost).
   // checkov:skip=CKV_AZURE_213: Flex Consumption does not use the App Service health-check ping; failures surface through Application Insights and the alerts below.
