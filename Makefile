@@ -36,7 +36,8 @@ $(AZURITE):
 	@command -v npm >/dev/null || { echo "npm (Node 20) is needed to install Azurite" >&2; exit 1; }
 	npm install --prefix .tools/azurite --no-audit --no-fund --silent azurite@3.35.0
 
-# The deployment's checks (infra/checks/check_infra.py, checkov) in their own environment.
+# The deployment's checks in their own environment: every rule for both Durable backends
+# (check_infra.py), each rule broken on purpose and caught (negative_cases.py), checkov.
 IAC_VENV := .venv-iac
 iac:
 	@[ -n "$(PY)" ] || { echo "no interpreter for PYTHON=$(PYTHON)" >&2; exit 1; }; \
@@ -47,6 +48,7 @@ iac:
 		$(IAC_VENV)/bin/python -m pip install --quiet -r requirements-iac.txt && touch $$stamp; \
 	fi
 	$(IAC_VENV)/bin/python infra/checks/check_infra.py
+	$(IAC_VENV)/bin/python infra/checks/negative_cases.py
 	$(IAC_VENV)/bin/checkov --directory infra --framework bicep --skip-download --compact --quiet --hard-fail-on LOW,MEDIUM,HIGH,CRITICAL
 
 lint: venv
