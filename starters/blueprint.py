@@ -24,6 +24,8 @@ from .openapi import build_openapi
 from .outcomes import RecordExists, pending_record
 from .policies import OnRunning
 from .registry import OrchestratorSpec, Registry
+from .sdk_event_fifo import install as install_event_fifo
+from .sdk_event_fifo import is_supported as event_fifo_supported
 from .settings import SERVICE_BUS_CONNECTION, StarterSettings
 
 logger = logging.getLogger("starters.blueprint")
@@ -59,6 +61,7 @@ def build_blueprint(
     With event mappings it also takes events: `POST /api/events` (CloudEvents, Event Grid)
     and a trigger on the plain inbox queue `%EVENT_INBOX_QUEUE%`.
     """
+    _fix_early_events(registry)
     bp = df.Blueprint()
     components = LazyComponents(registry, settings, events)
     bp.components = components  # for apps (and tests) that put in their own parts
@@ -139,6 +142,19 @@ def build_blueprint(
     if events:
         _register_events(bp, components)
     return bp
+
+
+def _fix_early_events(registry: Registry) -> None:
+    """Patch the SDK's early-event handling (starters/sdk_event_fifo.py) for this process.
+
+    `forward` depends on it, so an app that registers a forward spec on an SDK version the
+    fix was not tested with fails here, at start-up, with the version in the message.
+    """
+    forwards = any(OnRunning.FORWARD in spec.running_policies for spec in registry)
+    if forwards or event_fifo_supported():
+        install_event_fifo()  # raises on an untested version; other events benefit too
+    else:
+        logger.warning("the Durable SDK's early-event fix is not installed on this version")
 
 
 def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
