@@ -112,9 +112,7 @@ def install() -> None:
 
         def add_to_open_tasks(self: Any, task: Any) -> None:
             fresh_waiter = (
-                isinstance(task, AtomicTask)
-                and not task._is_scheduled
-                and isinstance(task.id, str)
+                isinstance(task, AtomicTask) and not task._is_scheduled and isinstance(task.id, str)
             )
             original.add_to_open_tasks(self, task)
             if not fresh_waiter:
@@ -162,9 +160,7 @@ def disabled() -> Iterator[None]:
 
 
 def _queue_of(context: Any) -> dict[str, deque[Callable[[], None]]]:
-    queues: dict[str, deque[Callable[[], None]]] | None = getattr(
-        context, _QUEUE_ATTRIBUTE, None
-    )
+    queues: dict[str, deque[Callable[[], None]]] | None = getattr(context, _QUEUE_ATTRIBUTE, None)
     if queues is None:
         queues = {}
         setattr(context, _QUEUE_ATTRIBUTE, queues)
