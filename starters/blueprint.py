@@ -16,7 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from .components import LazyComponents
-from .contract import StartRequest
+from .contract import StartRequest, keep_alive_request_id
 from .events import EventMapping
 from .instances import DurableInstanceClient
 from .messages import IncomingMessage, OutgoingMessage
@@ -172,14 +172,13 @@ def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
 
 
 def keep_alive_request(spec: OrchestratorSpec, fired_at: datetime) -> StartRequest:
-    """The start request of one keep-alive tick; its ID is derived from the tick's minute,
-    so a tick that fires twice (a host restart, two instances) enqueues one request."""
+    """The start request of one keep-alive tick, under a reserved request ID producers
+    cannot take (`keep_alive_request_id`)."""
     assert spec.keep_alive_instance_id is not None
-    slot = fired_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
     return StartRequest(
         orchestrator=spec.name,
         instance_id=spec.keep_alive_instance_id,
-        request_id=f"keepalive-{spec.keep_alive_instance_id.replace(':', '_')}-{slot}"[:100],
+        request_id=keep_alive_request_id(spec.keep_alive_instance_id, fired_at),
         input=spec.keep_alive_input,
         on_running=OnRunning.USE_EXISTING,
     )
@@ -193,7 +192,9 @@ def _register_keep_alive(
     async def keep_alive(timer: func.TimerRequest) -> None:
         parts = await components.get()
         request = parts.validator.validate(
-            keep_alive_request(spec, parts.clock.now()).to_body(), check_session=False
+            keep_alive_request(spec, parts.clock.now()).to_body(),
+            check_session=False,
+            admit_keep_alive=True,
         )
         record = pending_record(request, parts.clock.now())
         try:

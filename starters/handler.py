@@ -140,7 +140,9 @@ class StartHandler:
         """Handle one delivery. Raises only when the host should abandon the message."""
         started = time.perf_counter()
         try:
-            request = self.validator.validate_bytes(message.body, session_id=message.session_id)
+            request = self.validator.validate_bytes(
+                message.body, session_id=message.session_id, admit_keep_alive=True
+            )
         except ContractViolation as violation:
             result = await self._record_invalid(message, violation)
         else:
@@ -164,7 +166,7 @@ class StartHandler:
         try:
             # A valid request keeps its request fingerprint, so a resubmission matches it.
             body_fingerprint = self.validator.validate_bytes(
-                message.body, session_id=message.session_id
+                message.body, session_id=message.session_id, admit_keep_alive=True
             ).fingerprint
         except ContractViolation:
             body_fingerprint = fingerprint(fields.body_text)

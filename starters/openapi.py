@@ -13,6 +13,8 @@ from .contract import (
     INSTANCE_ID_RULE,
     REQUEST_ID_PATTERN,
     REQUEST_ID_RULE,
+    RESERVED_REQUEST_ID_PATTERN,
+    RESERVED_REQUEST_ID_RULE,
     build_schema,
 )
 from .http_api import MAX_WAIT_S
@@ -163,7 +165,11 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "in": "header",
                 "required": False,
                 "description": "The request ID; a retried POST with the same key is one request.",
-                "schema": request_id,
+                "schema": {
+                    **request_id,
+                    "not": {"pattern": RESERVED_REQUEST_ID_PATTERN},
+                    "description": f"{REQUEST_ID_RULE}; {RESERVED_REQUEST_ID_RULE}",
+                },
             },
         ],
         "requestBody": {
