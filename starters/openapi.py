@@ -249,8 +249,12 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                         "200": _json(_ref("OutcomeRecord"), "Decided."),
                         "202": _json(_ref("OutcomeRecord"), "Pending or queued."),
                         "400": _problem("A bad wait."),
-                        "404": _problem("Unknown request."),
+                        "404": _problem("Unknown request (after the wait, when one was asked)."),
                         "422": _problem("Not a valid request ID."),
+                        "429": _problem(
+                            "Too many waits are open for requests not yet recorded; "
+                            "ask again after Retry-After."
+                        ),
                     },
                 },
                 "delete": {
