@@ -2,8 +2,9 @@
 
 Its default onRunning is `forward`: a start request for a running collector reaches it as
 the `work` event. It appends the work to its items and lists the request ID under
-`acknowledged` in its custom status, so the starter (and anyone reading the status) can
-tell that the forward arrived. It finishes after `window_s` seconds without new work.
+`acknowledged` in its custom status (`acknowledges_forwards`), so the starter records
+`forwarded` only once it was read; a request ID it has already folded in is skipped.
+It finishes after `window_s` seconds without new work.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ SPEC = OrchestratorSpec(
     description="Collects forwarded work until window_s seconds pass without any.",
     on_running=OnRunning.FORWARD,
     event_name=WORK_EVENT,
+    acknowledges_forwards=True,
     input_schema={
         "type": ["object", "null"],
         "properties": {"window_s": {"type": "number", "minimum": 0, "maximum": 86400}},
@@ -48,9 +50,11 @@ def collector(context: df.DurableOrchestrationContext) -> Any:
             break
         timer.cancel()
         forwarded = read_forwarded(work.result)
+        if forwarded.request_id in acknowledged:
+            continue  # a second raise of a request already folded in
         value = forwarded.input
         items.append(value.get("item", value) if isinstance(value, dict) else value)
-        if forwarded.request_id and forwarded.request_id not in acknowledged:
+        if forwarded.request_id:
             acknowledged.append(forwarded.request_id)
         context.set_custom_status(
             {"items": len(items), ACKNOWLEDGED_KEY: acknowledged[-MAX_ACKNOWLEDGED:]}

@@ -16,7 +16,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from .components import LazyComponents
-from .contract import StartRequest
+from .contract import StartRequest, keep_alive_request_id
 from .events import EventMapping
 from .instances import DurableInstanceClient
 from .messages import IncomingMessage, OutgoingMessage
@@ -24,6 +24,8 @@ from .openapi import build_openapi
 from .outcomes import RecordExists, pending_record
 from .policies import OnRunning
 from .registry import OrchestratorSpec, Registry
+from .sdk_event_fifo import install as install_event_fifo
+from .sdk_event_fifo import is_supported as event_fifo_supported
 from .settings import SERVICE_BUS_CONNECTION, StarterSettings
 
 logger = logging.getLogger("starters.blueprint")
@@ -59,6 +61,7 @@ def build_blueprint(
     With event mappings it also takes events: `POST /api/events` (CloudEvents, Event Grid)
     and a trigger on the plain inbox queue `%EVENT_INBOX_QUEUE%`.
     """
+    _fix_early_events(registry)
     bp = df.Blueprint()
     components = LazyComponents(registry, settings, events)
     bp.components = components  # for apps (and tests) that put in their own parts
@@ -141,6 +144,19 @@ def build_blueprint(
     return bp
 
 
+def _fix_early_events(registry: Registry) -> None:
+    """Patch the SDK's early-event handling (starters/sdk_event_fifo.py) for this process.
+
+    `forward` depends on it, so an app that registers a forward spec on an SDK version the
+    fix was not tested with fails here, at start-up, with the version in the message.
+    """
+    forwards = any(OnRunning.FORWARD in spec.running_policies for spec in registry)
+    if forwards or event_fifo_supported():
+        install_event_fifo()  # raises on an untested version; other events benefit too
+    else:
+        logger.warning("the Durable SDK's early-event fix is not installed on this version")
+
+
 def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
     @bp.function_name("starter_events")
     @bp.route(route="events", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
@@ -156,14 +172,13 @@ def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
 
 
 def keep_alive_request(spec: OrchestratorSpec, fired_at: datetime) -> StartRequest:
-    """The start request of one keep-alive tick; its ID is derived from the tick's minute,
-    so a tick that fires twice (a host restart, two instances) enqueues one request."""
+    """The start request of one keep-alive tick, under a reserved request ID producers
+    cannot take (`keep_alive_request_id`)."""
     assert spec.keep_alive_instance_id is not None
-    slot = fired_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
     return StartRequest(
         orchestrator=spec.name,
         instance_id=spec.keep_alive_instance_id,
-        request_id=f"keepalive-{spec.keep_alive_instance_id.replace(':', '_')}-{slot}"[:100],
+        request_id=keep_alive_request_id(spec.keep_alive_instance_id, fired_at),
         input=spec.keep_alive_input,
         on_running=OnRunning.USE_EXISTING,
     )
@@ -177,7 +192,9 @@ def _register_keep_alive(
     async def keep_alive(timer: func.TimerRequest) -> None:
         parts = await components.get()
         request = parts.validator.validate(
-            keep_alive_request(spec, parts.clock.now()).to_body(), check_session=False
+            keep_alive_request(spec, parts.clock.now()).to_body(),
+            check_session=False,
+            admit_keep_alive=True,
         )
         record = pending_record(request, parts.clock.now())
         try:

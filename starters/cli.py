@@ -191,7 +191,8 @@ async def _outcome_of(env: Mapping[str, str], request_id: str, wait: float) -> d
     except AppError as error:
         if error.status in (401, 403):
             raise TransportError(f"the app refused the key: {error}") from None
-        raise
+        # A 404 after the wait (never recorded) or a 429 (too many waits): no traceback.
+        raise TransportError(f"no outcome for request {request_id}: {error}") from None
     except OSError as error:
         raise TransportError(f"cannot reach the app at {url}: {error}") from None
     result: dict[str, Any] = record

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -36,6 +37,17 @@ INSTANCE_ID_RULE = "1 to 100 characters from A-Z a-z 0-9 - _ . : starting with a
 # would re-route /api/requests/{requestId}.
 REQUEST_ID_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9_.-]{1,100}$"
 REQUEST_ID_RULE = "1 to 100 characters from A-Z a-z 0-9 - _ . (not '.' or '..')"
+
+# The starter's own request IDs (keep-alive ticks) start with this; producers cannot use
+# it, so no one can take a tick's predictable ID before the tick does and block it.
+RESERVED_REQUEST_ID_PREFIX = "keepalive-"
+RESERVED_REQUEST_ID_PATTERN = f"^{re.escape(RESERVED_REQUEST_ID_PREFIX)}"
+RESERVED_REQUEST_ID_RULE = (
+    f"request IDs starting with {RESERVED_REQUEST_ID_PREFIX!r} are reserved for the "
+    "starter's keep-alive ticks"
+)
+_KEEP_ALIVE_SLOT = "%Y%m%dT%H%M"
+_KEEP_ALIVE_SLOT_LENGTH = len("20260101T0000")
 
 _INSTANCE_ID_RE = re.compile(INSTANCE_ID_PATTERN)
 _REQUEST_ID_RE = re.compile(REQUEST_ID_PATTERN)
@@ -65,6 +77,21 @@ def is_instance_id(value: object) -> bool:
 
 def is_request_id(value: object) -> bool:
     return isinstance(value, str) and _REQUEST_ID_RE.fullmatch(value) is not None
+
+
+def is_reserved_request_id(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(RESERVED_REQUEST_ID_PREFIX)
+
+
+def keep_alive_request_id(instance_id: str, fired_at: datetime) -> str:
+    """The request ID of a keep-alive tick: one per instance and minute, so a tick that
+    fires twice (a host restart, two instances) enqueues one request."""
+    slot = fired_at.astimezone(timezone.utc).strftime(_KEEP_ALIVE_SLOT)
+    name = instance_id.replace(":", "_")
+    room = 100 - len(RESERVED_REQUEST_ID_PREFIX) - 1 - len(slot)
+    if len(name) > room:  # keep the minute: a cut one would make every tick the same ID
+        name = hashlib.sha256(instance_id.encode()).hexdigest()[:room]
+    return f"{RESERVED_REQUEST_ID_PREFIX}{name}-{slot}"
 
 
 def message_id_for(request_id: str, attempt: int = 0) -> str:
@@ -213,7 +240,8 @@ def build_schema(registry: Registry) -> dict[str, Any]:
             "requestId": {
                 "type": "string",
                 "pattern": REQUEST_ID_PATTERN,
-                "description": REQUEST_ID_RULE,
+                "not": {"pattern": RESERVED_REQUEST_ID_PATTERN},
+                "description": f"{REQUEST_ID_RULE}; {RESERVED_REQUEST_ID_RULE}",
             },
             "input": {"description": "Any JSON value; null when absent."},
             "onRunning": {"enum": [p.value for p in OnRunning]},
@@ -251,9 +279,21 @@ class ContractValidator:
         *,
         session_id: str | None = None,
         check_session: bool = True,
+        admit_keep_alive: bool = False,
     ) -> StartRequest:
-        """Check a parsed body; raise ContractViolation naming every broken rule."""
-        violations = [self._explain(error, body) for error in self._validator.iter_errors(body)]
+        """Check a parsed body; raise ContractViolation naming every broken rule.
+
+        A reserved request ID is refused, except, with `admit_keep_alive` (the starter's own
+        paths: the keep-alive timer, the session and dead-letter triggers), in a body that
+        is exactly one of this registry's keep-alive ticks: forging one does what the tick
+        does, so it cannot block it.
+        """
+        tick = admit_keep_alive and self._is_keep_alive_tick(body)
+        violations = [
+            self._explain(error, body)
+            for error in self._validator.iter_errors(body)
+            if not (tick and _is_reserved_id_error(error))
+        ]
         violations += self._strict_checks(body)
         if check_session and "instanceId" in body and session_id != body.get("instanceId"):
             violations.append(
@@ -294,8 +334,36 @@ class ContractValidator:
             on_finished=OnFinished(body["onFinished"]) if "onFinished" in body else None,
         )
 
-    def validate_bytes(self, raw: bytes | str, *, session_id: str | None) -> StartRequest:
-        return self.validate(self.parse(raw), session_id=session_id)
+    def validate_bytes(
+        self, raw: bytes | str, *, session_id: str | None, admit_keep_alive: bool = False
+    ) -> StartRequest:
+        return self.validate(
+            self.parse(raw), session_id=session_id, admit_keep_alive=admit_keep_alive
+        )
+
+    def _is_keep_alive_tick(self, body: Mapping[str, Any]) -> bool:
+        spec = self.registry.get(str(body.get("orchestrator", "")))
+        request_id = body.get("requestId")
+        if (
+            spec is None
+            or not spec.keep_alive_schedule
+            or spec.keep_alive_instance_id is None
+            or body.get("instanceId") != spec.keep_alive_instance_id
+            or not isinstance(request_id, str)
+        ):
+            return False
+        try:
+            fired_at = datetime.strptime(
+                request_id[-_KEEP_ALIVE_SLOT_LENGTH:], _KEEP_ALIVE_SLOT
+            ).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return False
+        return (
+            request_id == keep_alive_request_id(spec.keep_alive_instance_id, fired_at)
+            and canonical_json(body.get("input")) == canonical_json(spec.keep_alive_input)
+            and body.get("onRunning") == OnRunning.USE_EXISTING.value
+            and "onFinished" not in body
+        )
 
     def _strict_checks(self, body: Mapping[str, Any]) -> list[Violation]:
         """What Python's `re.search` lets through the schema's patterns (a trailing newline)."""
@@ -344,6 +412,8 @@ class ContractValidator:
             )
         if field == "instanceId":
             return Violation(field, f"{value!r} is not a valid instance ID: {INSTANCE_ID_RULE}")
+        if field == "requestId" and _is_reserved_id_error(error):
+            return Violation(field, f"{value!r} is reserved: {RESERVED_REQUEST_ID_RULE}")
         if field == "requestId":
             return Violation(field, f"{value!r} is not a valid request ID: {REQUEST_ID_RULE}")
         if field == "orchestrator":
@@ -367,3 +437,7 @@ class ContractValidator:
             where = "/".join(str(p) for p in path[1:])
             return Violation("input" + (f"/{where}" if where else ""), error.message)
         return Violation(field, error.message)
+
+
+def _is_reserved_id_error(error: Any) -> bool:
+    return list(error.absolute_path) == ["requestId"] and error.validator == "not"

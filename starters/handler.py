@@ -73,6 +73,21 @@ _OUTCOME_OF = {
 }
 
 
+# The intent after the event was raised: a redelivery then waits for the acknowledgement
+# instead of raising the event a second time.
+FORWARD_RAISED = "forward-raised"
+_ACK_POLL_S = 0.1
+
+
+def _forward_raised_on(intent: Intent | None, status: InstanceSnapshot | None) -> bool:
+    return (
+        intent is not None
+        and intent.action == FORWARD_RAISED
+        and status is not None
+        and status.created_time == intent.prior_created_time
+    )
+
+
 class TransientFailure(Exception):
     """A dependency kept failing through the retry budget of one delivery."""
 
@@ -125,7 +140,9 @@ class StartHandler:
         """Handle one delivery. Raises only when the host should abandon the message."""
         started = time.perf_counter()
         try:
-            request = self.validator.validate_bytes(message.body, session_id=message.session_id)
+            request = self.validator.validate_bytes(
+                message.body, session_id=message.session_id, admit_keep_alive=True
+            )
         except ContractViolation as violation:
             result = await self._record_invalid(message, violation)
         else:
@@ -149,7 +166,7 @@ class StartHandler:
         try:
             # A valid request keeps its request fingerprint, so a resubmission matches it.
             body_fingerprint = self.validator.validate_bytes(
-                message.body, session_id=message.session_id
+                message.body, session_id=message.session_id, admit_keep_alive=True
             ).fingerprint
         except ContractViolation:
             body_fingerprint = fingerprint(fields.body_text)
@@ -304,8 +321,14 @@ class StartHandler:
             await self._start(request, client, record.intent)
         elif action is Action.FORWARD:
             assert spec.event_name is not None  # the registry refuses forward without one
-            record = await self._write_intent(record, "forward", status)
-            await self._forward(request, spec.event_name, client)
+            if not _forward_raised_on(record.intent, status):
+                record = await self._write_intent(record, "forward", status)
+                await self._forward(request, spec.event_name, client)
+                if spec.acknowledges_forwards:
+                    record = await self._write_intent(record, FORWARD_RAISED, status)
+            if spec.acknowledges_forwards:
+                await self._await_acknowledgement(request, client, status)
+                decision = Decision(action, f"{decision.reason}; the instance acknowledged it")
         elif action is Action.QUEUE:
             return await self._queue(request, message, record, decision, status)
         if skip_terminate:  # the status before the replace is the one the intent kept
@@ -422,7 +445,9 @@ class StartHandler:
             return None
         if intent.action in ("start", "replace") and self._is_own_start(status, request, intent):
             return Outcome.REPLACED if intent.action == "replace" else Outcome.STARTED
-        if intent.action == "forward" and acknowledges(status.custom_status, request.request_id):
+        if intent.action in ("forward", FORWARD_RAISED) and acknowledges(
+            status.custom_status, request.request_id
+        ):
             return Outcome.FORWARDED
         return None
 
@@ -485,6 +510,35 @@ class StartHandler:
                 if attempt == self.settings.retry_attempts:
                     raise TransientFailure(f"raise_event kept failing: {error}") from error
                 await self._backoff(attempt)
+
+    async def _await_acknowledgement(
+        self, request: StartRequest, client: InstanceClient, target: InstanceSnapshot | None
+    ) -> None:
+        """Wait until the instance the event was raised on lists the request as read.
+
+        An instance that finished (or was replaced) without reading it never will: the
+        request is decided again on what is there now, so its input is not lost.
+        """
+        created = target.created_time if target else None
+        limit = self.settings.forward_ack_wait.total_seconds()
+        waited = 0.0
+        while True:
+            fresh = await self._retry(lambda: client.get_status(request.instance_id))
+            if fresh is not None and acknowledges(fresh.custom_status, request.request_id):
+                return
+            if (
+                fresh is None
+                or fresh.created_time != created
+                or fresh.runtime_status in FINISHED_STATUSES
+            ):
+                raise _StatusChanged(fresh)
+            if waited >= limit:
+                raise TransientFailure(
+                    f"instance {request.instance_id} has not acknowledged forwarded request "
+                    f"{request.request_id} within {limit:g} s"
+                )
+            await self.clock.sleep(_ACK_POLL_S)
+            waited += _ACK_POLL_S
 
     async def _queue_position(
         self,

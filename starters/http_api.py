@@ -48,6 +48,11 @@ RETRY_AFTER_S = 1
 # Long-polls hold a connection (and a worker slot) open: bounded.
 MAX_WAIT_S = 30.0
 POLL_S = 0.1
+# `GET /api/requests/{id}?wait=N` for an ID with no record yet (sent straight to the queue,
+# not yet seen by the handler) waits for the record to appear. Such a wait may be for an
+# ID that never will: they are bounded per process, and polled more slowly.
+MAX_UNRECORDED_WAITS = 64
+UNRECORDED_POLL_MAX_S = 0.5
 
 
 class WaitError(ValueError):
@@ -108,6 +113,17 @@ def _unknown_request(request_id: str) -> func.HttpResponse:
     return problem(404, "Unknown request", detail, kind="not-found")
 
 
+def _too_many_waits(request_id: str, bound: int) -> func.HttpResponse:
+    return problem(
+        429,
+        "Too many waits",
+        f"no start request {request_id} is recorded yet, and {bound} waits for requests "
+        "not yet recorded are already open; ask again later",
+        kind="too-many-waits",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 def request_uri(request_id: str) -> str:
     return f"/api/requests/{request_id}"
 
@@ -123,11 +139,15 @@ class StartApi:
         store: OutcomeStore,
         sender: Sender,
         clock: Clock | None = None,
+        *,
+        max_unrecorded_waits: int = MAX_UNRECORDED_WAITS,
     ) -> None:
         self.validator = validator
         self.store = store
         self.sender = sender
         self.clock: Clock = clock or SystemClock()
+        self.max_unrecorded_waits = max_unrecorded_waits
+        self.unrecorded_waits = 0  # one event loop: a plain counter is enough
 
     async def start(
         self, req: func.HttpRequest, client: InstanceClient | None = None
@@ -313,14 +333,35 @@ class StartApi:
             wait = parse_wait(req)
         except WaitError as error:
             return _wait_problem(error)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
         record = await self.store.get(request_id)
-        if record is not None and wait > 0 and not record.outcome.is_final:
-            record = await self.wait_for_decision(request_id, wait)
+        if record is None and wait > 0:
+            if self.unrecorded_waits >= self.max_unrecorded_waits:
+                return _too_many_waits(request_id, self.max_unrecorded_waits)
+            self.unrecorded_waits += 1
+            try:
+                record = await self._wait_for_record(request_id, deadline)
+            finally:
+                self.unrecorded_waits -= 1
+        if record is not None and not record.outcome.is_final and loop.time() < deadline:
+            record = await self.wait_for_decision(request_id, deadline - loop.time())
         if record is None:
             return _unknown_request(request_id)
         if record.outcome.is_final:
             return _json(200, record.to_public())
         return _json(202, record.to_public(), {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def _wait_for_record(self, request_id: str, deadline: float) -> OutcomeRecord | None:
+        loop = asyncio.get_running_loop()
+        delay = POLL_S
+        while (remaining := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(delay, remaining))
+            record = await self.store.get(request_id)
+            if record is not None:
+                return record
+            delay = min(delay * 2, UNRECORDED_POLL_MAX_S)
+        return None
 
     async def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
         """DELETE /api/requests/{requestId}: cancel a request that is pending or queued."""

@@ -13,6 +13,8 @@ from .contract import (
     INSTANCE_ID_RULE,
     REQUEST_ID_PATTERN,
     REQUEST_ID_RULE,
+    RESERVED_REQUEST_ID_PATTERN,
+    RESERVED_REQUEST_ID_RULE,
     build_schema,
 )
 from .http_api import MAX_WAIT_S
@@ -163,7 +165,11 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "in": "header",
                 "required": False,
                 "description": "The request ID; a retried POST with the same key is one request.",
-                "schema": request_id,
+                "schema": {
+                    **request_id,
+                    "not": {"pattern": RESERVED_REQUEST_ID_PATTERN},
+                    "description": f"{REQUEST_ID_RULE}; {RESERVED_REQUEST_ID_RULE}",
+                },
             },
         ],
         "requestBody": {
@@ -243,8 +249,12 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                         "200": _json(_ref("OutcomeRecord"), "Decided."),
                         "202": _json(_ref("OutcomeRecord"), "Pending or queued."),
                         "400": _problem("A bad wait."),
-                        "404": _problem("Unknown request."),
+                        "404": _problem("Unknown request (after the wait, when one was asked)."),
                         "422": _problem("Not a valid request ID."),
+                        "429": _problem(
+                            "Too many waits are open for requests not yet recorded; "
+                            "ask again after Retry-After."
+                        ),
                     },
                 },
                 "delete": {

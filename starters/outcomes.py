@@ -40,7 +40,8 @@ class Intent:
 
     A redelivered request reads it to tell its own start from someone else's instance:
     `prior_created_time` is the createdTime the instance ID had before the effect (None
-    when there was no instance); `action` is "start", "replace" or "forward".
+    when there was no instance); `action` is "start", "replace", "forward" or, once the event
+    was raised for an orchestrator that acknowledges forwards, "forward-raised".
     """
 
     action: str

@@ -33,6 +33,11 @@ class OrchestratorSpec:
     allowed_on_running: frozenset[OnRunning] | None = None
     allowed_on_finished: frozenset[OnFinished] | None = None
     event_name: str | None = None
+    # The orchestrator lists each forwarded request ID under `acknowledged` in its custom
+    # status once it has read the event (starters/forwarding.py). The handler then waits
+    # for that before it records `forwarded`, and decides again under onFinished when the
+    # instance finished without it: exactly once instead of at most once.
+    acknowledges_forwards: bool = False
     input_schema: Mapping[str, Any] | None = None
     queue_ttl: timedelta = timedelta(hours=1)
     description: str = ""
@@ -66,6 +71,8 @@ class OrchestratorSpec:
             raise RegistryError(
                 f"{self.name}: default onFinished {self.on_finished.value} is not allowed"
             )
+        if self.acknowledges_forwards and not self.event_name:
+            raise RegistryError(f"{self.name}: acknowledges_forwards needs an event_name")
         if self.keep_alive_schedule and not self.keep_alive_instance_id:
             raise RegistryError(f"{self.name}: a keep-alive needs keep_alive_instance_id")
         if self.queue_ttl <= timedelta(0):

@@ -90,6 +90,9 @@ class HandlerSettings:
     - `max_reschedules`: copies after which a transient failure is raised to the host
       (abandon, delivery count, finally the dead-letter queue).
     - `queue_backoff_base`/`queue_backoff_max`: re-scheduling delay for `queue` requests.
+    - `forward_ack_wait`: how long one delivery waits for an orchestrator that acknowledges
+      forwards to list the request; after it, the request is re-scheduled as a copy that
+      checks again (without raising the event a second time).
     """
 
     deadline: timedelta = timedelta(seconds=25)
@@ -101,6 +104,7 @@ class HandlerSettings:
     queue_backoff_base: timedelta = timedelta(seconds=2)
     queue_backoff_max: timedelta = timedelta(seconds=60)
     replace_wait: timedelta = timedelta(seconds=10)
+    forward_ack_wait: timedelta = timedelta(seconds=10)
 
     @classmethod
     def from_settings(cls, env: Mapping[str, str]) -> HandlerSettings:
@@ -113,6 +117,7 @@ class HandlerSettings:
             queue_backoff_base=timedelta(seconds=_float(env, "STARTER_QUEUE_BACKOFF_S", 2)),
             queue_backoff_max=timedelta(seconds=_float(env, "STARTER_QUEUE_BACKOFF_MAX_S", 60)),
             replace_wait=timedelta(seconds=_float(env, "STARTER_REPLACE_WAIT_S", 10)),
+            forward_ack_wait=timedelta(seconds=_float(env, "STARTER_FORWARD_ACK_WAIT_S", 10)),
         )
         if settings.claim_lease < settings.deadline:
             raise SettingsError("STARTER_CLAIM_LEASE_S must be at least STARTER_HANDLER_DEADLINE_S")

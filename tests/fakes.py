@@ -73,6 +73,7 @@ class FakeDurable:
         self.before: dict[str, Hook] = {}
         self.after: dict[str, Hook] = {}
         self.stop_on_terminate = True
+        self.acknowledge_forwards = True
         self._tick = 0
 
     # -- test controls --
@@ -156,6 +157,10 @@ class FakeDurable:
         if current.status in FINISHED_STATUSES:
             raise Exception(f"Instance with ID {instance_id} is gone: either completed or failed")
         current.events.append((event_name, data))
+        if self.acknowledge_forwards and isinstance(data, dict) and "requestId" in data:
+            # As an orchestrator that acknowledges forwards does once it read the event.
+            read = list((current.custom_status or {}).get("acknowledged", []))
+            current.custom_status = {"acknowledged": [*read, data["requestId"]]}
         await self._leave("raise_event", (instance_id, event_name, data))
 
 
