@@ -25,6 +25,7 @@ from .durable.store import DurableStore
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
 from .local_settings import apply_local_settings, read_local_settings
+from .runtime_signal import SIGNAL_FILE, RuntimeSignal
 from .sdk_session import reset_durable_sdk_session
 from .servicebus.config import load_queue_config
 from .servicebus.rest_api import ServiceBusRestApi
@@ -54,7 +55,7 @@ class HostOptions:
 
 
 # The connection value that selects the embedded Service Bus, as UseDevelopmentStorage=true
-# selects Azurite. The host fills in its own endpoint.
+# selects Azurite; the endpoint is the published EMBEDDED_RUNTIME_URL (runtime_signal.py).
 EMBEDDED_SERVICE_BUS = "UseEmbeddedServiceBus=true"
 
 
@@ -108,6 +109,7 @@ class EmulatorHost:
         self.timers: TimerTriggers | None = None
         self.invoker: Invoker | None = None
         self.injected: dict[str, str] = {}
+        self.signal: RuntimeSignal | None = None
         self.disabled: dict[str, str] = {}
         self.listening: list[str] = []
         self.port = options.port
@@ -148,12 +150,14 @@ class EmulatorHost:
 
     async def _start(self, sock: socket.socket, data_dir: Path | None) -> None:
         options = self.options
-        if not os.environ.get("OUTCOME_STORE"):
-            store = f"sqlite:{data_dir / 'outcomes.sqlite3'}" if data_dir else "memory"
-            self._inject("OUTCOME_STORE", store)
+        self.signal = RuntimeSignal(
+            self.base_url, data_dir, keys_required=self.options.enforce_keys
+        )
+        for name, value in self.signal.settings().items():
+            self._inject(name, value)
         host_json = read_host_json(self.script_root)
         _, _, self.functions = load_app(self.script_root)
-        self._inject_connections(self.functions)
+        self._check_connections(self.functions)
         self.store = DurableStore(data_dir / "durable.sqlite3" if data_dir else None)
         self.runtime = DurableRuntime(
             self.functions,
@@ -213,6 +217,10 @@ class EmulatorHost:
                 self.disabled[info.name] = str(problem).strip("'\"")
                 continue
             self.listening.append(f"{info.name}: timer {schedule.expression}")
+        self.signal.queues = {
+            name: f"{self.base_url}/{name}/messages" for name in self.queues.queues
+        }
+        self.signal.publish()
 
     def _usable(self, trigger_type: str) -> list[FunctionInfo]:
         assert self.functions is not None and self.invoker is not None
@@ -225,10 +233,10 @@ class EmulatorHost:
             usable.append(info)
         return usable
 
-    def _inject_connections(self, functions: FunctionIndex) -> None:
-        """Point each Service Bus connection setting at the embedded queue."""
+    def _check_connections(self, functions: FunctionIndex) -> None:
+        """Service Bus triggers read the embedded queues whatever their connection names;
+        say so when the setting points at a real namespace (the app's senders would not)."""
         names = {str(f.trigger.get("connection")) for f in functions.of_type("serviceBusTrigger")}
-        names.add("ServiceBusConnection")
         for name in sorted(n for n in names if n and n != "None"):
             current = os.environ.get(name, "")
             if current and EMBEDDED_SERVICE_BUS not in current:
@@ -238,8 +246,6 @@ class EmulatorHost:
                     name,
                     EMBEDDED_SERVICE_BUS,
                 )
-                continue
-            self._inject(name, f"{EMBEDDED_SERVICE_BUS};Endpoint={self.base_url}")
 
     async def stop(self) -> None:
         if self.service_bus is not None:
@@ -250,6 +256,9 @@ class EmulatorHost:
             self.timers = None
         if self.runtime is not None:
             await self.runtime.stop()
+        if self.signal is not None:
+            self.signal.withdraw()
+            self.signal = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -297,6 +306,8 @@ class EmulatorHost:
                 )
         for name, value in self.injected.items():
             lines.append(f"Setting {name}={value}")
+        if self.signal is not None and self.signal.data_dir is not None:
+            lines.append(f"Published: {self.signal.data_dir / SIGNAL_FILE}")
         if self.options.enforce_keys:
             lines.append(f"Function key: {self.http.function_key}")
             lines.append(f"Master key: {self.http.master_key}")

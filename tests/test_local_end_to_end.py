@@ -18,9 +18,10 @@ import pytest
 
 from emulator.testing import EmbeddedRuntime
 from starters.contract import StartRequest
+from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = {"START_QUEUE_NAME": "start-requests", "TASKHUB_NAME": "TestHub"}
+SETTINGS = app_settings(START_QUEUE_NAME="start-requests", TASKHUB_NAME="TestHub")
 IDS, PER_ID = 20, 25
 
 
