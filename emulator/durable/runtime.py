@@ -13,7 +13,6 @@ import contextlib
 import heapq
 import json
 import logging
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -28,7 +27,10 @@ from azure.functions import _durable_functions as df_codec
 
 from ..app_loader import FunctionIndex, FunctionInfo
 from ..clock import RuntimeClock
-from .history import EventType, event, parse_time, public_history, status_time, timestamp
+from .activity_errors import user_traceback
+from .history import EventType, event, parse_time, status_time, timestamp
+from .history_view import host_history
+from .payloads import parse_stored, stored_input
 from .replay import (
     SUPPORTED,
     ActionType,
@@ -334,8 +336,10 @@ class DurableRuntime:
             return None
         status = status_json(row, show_input=show_input)
         if show_history:
-            status["historyEvents"] = public_history(
-                self.store.history(instance_id), show_output=show_history_output
+            status["historyEvents"] = host_history(
+                self.store.history(instance_id),
+                show_output=show_history_output,
+                show_input=show_input,
             )
         return status
 
@@ -482,7 +486,7 @@ class DurableRuntime:
             return (
                 False,
                 f"Activity function '{function.name}' failed: {error}",
-                "".join(traceback.format_exception(error)),
+                user_traceback(error),
             )
 
     def _binding_arguments(self, function: FunctionInfo) -> dict[str, Any]:
@@ -672,7 +676,7 @@ class _Episode:
                 None,
             )
             if continued is not None:
-                self._continue_as_new(continued.get("input"))
+                self._continue_as_new(stored_input(continued.get("input")))
                 return
             completed = self._finish("Completed", json.dumps(result.output))
         else:
@@ -806,7 +810,7 @@ class _Episode:
         self.rt._write_start(
             function.name,
             sub_id,
-            action.get("input"),
+            stored_input(action.get("input")),
             parent,
             "",
             parent_retry=meta["retry"] if meta else None,
@@ -980,9 +984,9 @@ def status_json(row: InstanceRow, *, show_input: bool) -> dict[str, Any]:
         "name": row.name,
         "instanceId": row.instance_id,
         "runtimeStatus": row.status,
-        # The host shows the ExecutionStarted input as stored: for a Python client, which
-        # JSON-encodes the input before posting it, that is the input's JSON text.
-        "input": row.input if show_input else None,
+        # The stored input parsed back (payloads.py): for the Python SDK's start, which
+        # posts its input JSON-encoded, that is the input's JSON text.
+        "input": parse_stored(row.input) if show_input else None,
         "customStatus": json.loads(row.custom_status) if row.custom_status else None,
         "output": json.loads(row.output) if row.output else None,
         "createdTime": status_time(parse_time(row.created_time)),
