@@ -24,6 +24,7 @@ from .durable.runtime import DurableRuntime, StartMode
 from .durable.store import DurableStore
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
+from .keys import HostKeys, check_listen_address, guarded_routes, is_loopback_address
 from .local_settings import apply_local_settings, read_local_settings
 from .runtime_signal import SIGNAL_FILE, RuntimeSignal
 from .sdk_session import reset_durable_sdk_session
@@ -113,6 +114,7 @@ class EmulatorHost:
         self.disabled: dict[str, str] = {}
         self.listening: list[str] = []
         self.port = options.port
+        self.keys = HostKeys(enforce=options.enforce_keys)
 
     @property
     def base_url(self) -> str:
@@ -125,6 +127,7 @@ class EmulatorHost:
 
     async def start(self) -> None:
         options = self.options
+        check_listen_address(options.host, options.enforce_keys)
         for name, value in options.settings.items():
             self._inject(name, value)
         if options.load_local_settings:
@@ -151,7 +154,9 @@ class EmulatorHost:
     async def _start(self, sock: socket.socket, data_dir: Path | None) -> None:
         options = self.options
         self.signal = RuntimeSignal(
-            self.base_url, data_dir, keys_required=self.options.enforce_keys
+            self.base_url,
+            data_dir,
+            queue_key=self.keys.queue if options.enforce_keys else None,
         )
         for name, value in self.signal.settings().items():
             self._inject(name, value)
@@ -166,7 +171,14 @@ class EmulatorHost:
             start_mode=options.start_mode,
             hub_name=hub_name(host_json),
         )
-        self.api = DurableHttpApi(self.runtime, self.base_url)
+        # The SDK client reaches the runtime on loopback, as the host's own listener.
+        local = self.base_url if is_loopback_address(options.host) else None
+        self.api = DurableHttpApi(
+            self.runtime,
+            self.base_url,
+            rpc_base_url=local or f"http://127.0.0.1:{self.port}",
+            system_key=self.keys.system if options.enforce_keys else None,
+        )
         self.runtime.client_binding = self.api.client_binding
         self.invoker = Invoker(self.api.client_binding)
         signals = QueueSignals()
@@ -184,10 +196,17 @@ class EmulatorHost:
         self.http = HttpTriggers(
             http_functions, self.invoker, route_prefix=prefix, enforce_keys=options.enforce_keys
         )
+        self.http.function_key, self.http.master_key = self.keys.function, self.keys.master
+        keys = self.keys
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.add_routes(self.api.routes())
+        app.add_routes(guarded_routes(self.api.routes(), lambda h: keys.guard(h, keys.management)))
+        app.add_routes(guarded_routes(self.api.rpc_routes(), keys.loopback_only))
         app.add_routes(self.http.aiohttp_routes())
-        app.add_routes(ServiceBusRestApi(self.queues).routes())
+        app.add_routes(
+            guarded_routes(
+                ServiceBusRestApi(self.queues).routes(), lambda h: keys.guard(h, keys.queue_keys)
+            )
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._runner = runner
@@ -308,9 +327,7 @@ class EmulatorHost:
             lines.append(f"Setting {name}={value}")
         if self.signal is not None and self.signal.data_dir is not None:
             lines.append(f"Published: {self.signal.data_dir / SIGNAL_FILE}")
-        if self.options.enforce_keys:
-            lines.append(f"Function key: {self.http.function_key}")
-            lines.append(f"Master key: {self.http.master_key}")
+        lines += self.keys.describe()
         state = self.store.path if self.store else "memory"
         lines.append(f"State: {state}; start mode {self.options.start_mode.value}")
         if self.options.time_skipping:

@@ -5,10 +5,11 @@ or a command line that wants the embedded queue or the data directory reads them
 
 - App settings, set for the app it serves (restored when an in-process host stops):
   `EMBEDDED_RUNTIME_URL` (`http://127.0.0.1:7071`) and `EMBEDDED_RUNTIME_DATA_DIR` (the
-  absolute data directory; absent with `--in-memory`).
+  absolute data directory; absent with `--in-memory`) and, with `--enforce-keys`,
+  `EMBEDDED_RUNTIME_QUEUE_KEY` (the key of the queue's REST API, for the app's senders).
 - A file, `<data dir>/runtime.json`, while the runtime runs: `url`, `dataDir`, `pid`,
-  `queues` (name -> REST send URL) and `keysRequired`. Written atomically; removed on a
-  clean stop. A file left by a killed process names a pid that no longer runs.
+  `queues` (name -> REST send URL) and `keysRequired` (no keys: they are printed at
+  start). Written atomically; removed on a clean stop. A file left by a killed process names a pid that no longer runs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 URL_SETTING = "EMBEDDED_RUNTIME_URL"
 DATA_DIR_SETTING = "EMBEDDED_RUNTIME_DATA_DIR"
+QUEUE_KEY_SETTING = "EMBEDDED_RUNTIME_QUEUE_KEY"
 SIGNAL_FILE = "runtime.json"
 
 
@@ -29,12 +31,14 @@ class RuntimeSignal:
     url: str
     data_dir: Path | None
     queues: dict[str, str] = field(default_factory=dict)
-    keys_required: bool = False
+    queue_key: str | None = None  # set when keys are enforced
 
     def settings(self) -> dict[str, str]:
         values = {URL_SETTING: self.url}
         if self.data_dir is not None:
             values[DATA_DIR_SETTING] = str(self.data_dir)
+        if self.queue_key is not None:
+            values[QUEUE_KEY_SETTING] = self.queue_key
         return values
 
     def document(self) -> dict[str, Any]:
@@ -43,7 +47,7 @@ class RuntimeSignal:
             "dataDir": str(self.data_dir) if self.data_dir is not None else None,
             "pid": os.getpid(),
             "queues": dict(self.queues),
-            "keysRequired": self.keys_required,
+            "keysRequired": self.queue_key is not None,
         }
 
     def publish(self) -> Path | None:

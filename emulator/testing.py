@@ -33,7 +33,7 @@ import pytest
 
 from .durable.runtime import FINISHED, StartMode
 from .host import EmulatorHost, HostOptions
-from .runtime_signal import DATA_DIR_SETTING, URL_SETTING
+from .runtime_signal import DATA_DIR_SETTING, QUEUE_KEY_SETTING, URL_SETTING
 from .sdk_session import reset_durable_sdk_session
 
 
@@ -124,7 +124,7 @@ async def embedded_runtime(
 # -- the runtime as a separate process (`python -m emulator serve`) ------------------------
 
 # Settings the host publishes itself; inherited values would point at another host.
-_PUBLISHED = (URL_SETTING, DATA_DIR_SETTING)
+_PUBLISHED = (URL_SETTING, DATA_DIR_SETTING, QUEUE_KEY_SETTING)
 
 
 def free_port() -> int:

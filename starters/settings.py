@@ -13,6 +13,8 @@ SERVICE_BUS_CONNECTION = "ServiceBusConnection"
 # Published by the embedded runtime for the app it serves (emulator/runtime_signal.py): a
 # `UseEmbeddedServiceBus=true` connection without an Endpoint means that runtime's queue.
 EMBEDDED_RUNTIME_URL = "EMBEDDED_RUNTIME_URL"
+# ...and the key of its queue's REST API when it enforces keys.
+EMBEDDED_RUNTIME_QUEUE_KEY = "EMBEDDED_RUNTIME_QUEUE_KEY"
 DEFAULT_QUEUE_NAME = "start-requests"
 
 
@@ -44,6 +46,9 @@ class ServiceBusConnection:
             runtime_url = env.get(EMBEDDED_RUNTIME_URL, "").strip()
             if runtime_url and _embedded_without_endpoint(value):
                 value = f"{value.rstrip(';')};Endpoint={runtime_url}"
+                queue_key = env.get(EMBEDDED_RUNTIME_QUEUE_KEY, "").strip()
+                if queue_key:
+                    value += f";SharedAccessKey={queue_key}"
             return cls(kind="connection-string", connection_string=value)
         namespace = env.get(f"{name}__fullyQualifiedNamespace", "").strip()
         if namespace:

@@ -34,6 +34,8 @@ from .runtime import (
 from .status_query import parse_runtime_statuses
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+# The SDK client's `rpcBaseUrl`: on the host, a listener of its own on 127.0.0.1 (keys.py).
+RPC_PATH = "/durabletask"
 CONNECTION_NAME = "Storage"
 
 
@@ -74,15 +76,25 @@ def _time_query(request: web.Request, name: str) -> str | None:
 
 
 class DurableHttpApi:
-    def __init__(self, runtime: DurableRuntime, base_url: str) -> None:
+    def __init__(
+        self,
+        runtime: DurableRuntime,
+        base_url: str,
+        *,
+        rpc_base_url: str | None = None,
+        system_key: str | None = None,
+    ) -> None:
         self.runtime = runtime
         self.base_url = base_url.rstrip("/")
+        self.rpc_base_url = (rpc_base_url or base_url).rstrip("/") + RPC_PATH + "/"
+        # With keys enforced, the URLs it hands out carry the system key, as the host's do.
+        self.system_key = system_key
         self.tokens = ContinuationTokens(runtime.hub_name)
 
     def client_binding(self) -> str:
         """The JSON the host hands a `durable_client_input` binding."""
         base = self.base_url + WEBHOOK_PATH
-        query = f"taskHub={self.runtime.hub_name}&connection={CONNECTION_NAME}"
+        query = self._required_query()
         instance = f"{base}/instances/INSTANCEID"
         create = f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]"
         wait = "timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}"
@@ -96,7 +108,7 @@ class DurableHttpApi:
                 "managementUrls": self._management_urls("INSTANCEID", instance, query),
                 "baseUrl": base,
                 "requiredQueryStringParameters": query,
-                "rpcBaseUrl": base + "/",
+                "rpcBaseUrl": self.rpc_base_url,
                 "httpBaseUrl": base,
                 "maxGrpcMessageSizeInBytes": 0,
             }
@@ -116,12 +128,26 @@ class DurableHttpApi:
             "resumePostUri": f"{prefix}/resume?reason={{text}}&{query}",
         }
 
+    def _required_query(self) -> str:
+        query = f"taskHub={self.runtime.hub_name}&connection={CONNECTION_NAME}"
+        return f"{query}&code={self.system_key}" if self.system_key else query
+
     def routes(self) -> list[web.RouteDef]:
+        """The management API (keyed)."""
         return [web.route("*", WEBHOOK_PATH + r"/{tail:[\s\S]*}", self.handle)]
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    def rpc_routes(self) -> list[web.RouteDef]:
+        """The SDK client's internal API (loopback only)."""
+        return [web.route("*", RPC_PATH + r"/{tail:[\s\S]*}", self.handle_rpc)]
+
+    async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
+        return await self.handle(request, RPC_PATH)
+
+    async def handle(
+        self, request: web.Request, base_path: str = WEBHOOK_PATH
+    ) -> web.StreamResponse:
         raw = urlsplit(request.raw_path).path
-        path = unquote_plus(raw)[len(WEBHOOK_PATH) :].strip("/")
+        path = unquote_plus(raw)[len(base_path) :].strip("/")
         parts = path.split("/") if path else []
         try:
             if parts[:1] == ["orchestrators"] and 2 <= len(parts) <= 3:
@@ -164,7 +190,7 @@ class DurableHttpApi:
     def _check_status_response(self, request: web.Request, instance_id: str) -> web.Response:
         origin = f"{request.scheme}://{request.host}"
         base = origin + WEBHOOK_PATH
-        query = f"taskHub={self.runtime.hub_name}&connection={CONNECTION_NAME}"
+        query = self._required_query()
         urls = self._management_urls(instance_id, f"{base}/instances/{instance_id}", query)
         body = {key: value for key, value in urls.items() if key != "rewindPostUri"}
         return web.json_response(
