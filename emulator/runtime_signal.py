@@ -9,7 +9,8 @@ or a command line that wants the embedded queue or the data directory reads them
   `EMBEDDED_RUNTIME_QUEUE_KEY` (the key of the queue's REST API, for the app's senders).
 - A file, `<data dir>/runtime.json`, while the runtime runs: `url`, `dataDir`, `pid`,
   `queues` (name -> REST send URL) and `keysRequired` (no keys: they are printed at
-  start). Written atomically; removed on a clean stop. A file left by a killed process names a pid that no longer runs.
+  start). Written atomically; removed on a clean stop. A file left by a killed process
+  names a pid that no longer runs.
 """
 
 from __future__ import annotations
