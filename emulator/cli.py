@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .app_loader import AppLoadError
+from .config_errors import ConfigFileError
 from .data_lock import DataDirectoryInUse
 from .durable.runtime import StartMode
 from .host import EmulatorHost, HostOptions
@@ -76,7 +77,14 @@ async def _serve(options: HostOptions) -> int:
     except OpenNetworkRefused as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except (AppLoadError, SettingsFileError, QueueConfigError, ImportError, SyntaxError) as error:
+    except (
+        AppLoadError,
+        ConfigFileError,
+        SettingsFileError,
+        QueueConfigError,
+        ImportError,
+        SyntaxError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_APP
     except DataDirectoryInUse as error:

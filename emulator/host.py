@@ -5,7 +5,6 @@ This is what `python -m emulator serve` runs and what `emulator.testing` starts 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,6 +21,7 @@ from .data_lock import DataDirectoryLock
 from .durable.http_api import WEBHOOK_PATH, DurableHttpApi
 from .durable.runtime import DurableRuntime, StartMode
 from .durable.store import DurableStore
+from .host_json import option_error, read_host_json
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
 from .keys import HostKeys, check_listen_address, guarded_routes, is_loopback_address
@@ -71,14 +71,6 @@ def resolve_setting_expression(value: str, env: dict[str, str] | None = None) ->
         return settings[name]
 
     return re.sub(r"%([^%]+)%", replace, value)
-
-
-def read_host_json(script_root: Path) -> dict[str, Any]:
-    path = script_root / "host.json"
-    if not path.is_file():
-        return {}
-    config: dict[str, Any] = json.loads(path.read_text())
-    return config
 
 
 def hub_name(config: dict[str, Any]) -> str:
@@ -160,8 +152,14 @@ class EmulatorHost:
         )
         for name, value in self.signal.settings().items():
             self._inject(name, value)
-        host_json = read_host_json(self.script_root)
+        host_json = read_host_json(self.script_root, os.environ)
+        try:
+            service_bus_options = ServiceBusOptions.from_host_json(host_json)
+        except (TypeError, ValueError) as error:
+            problem = f"extensions.serviceBus: {error}"
+            raise option_error(self.script_root, "serviceBus", problem) from None
         _, _, self.functions = load_app(self.script_root)
+        self._disable_unsupported(self.functions)
         self._check_connections(self.functions)
         self.store = DurableStore(data_dir / "durable.sqlite3" if data_dir else None)
         self.runtime = DurableRuntime(
@@ -216,7 +214,7 @@ class EmulatorHost:
             self.queues,
             signals,
             self.invoker.invoke,
-            ServiceBusOptions.from_host_json(host_json),
+            service_bus_options,
         )
         for info in self._usable("serviceBusTrigger"):
             try:
@@ -240,6 +238,22 @@ class EmulatorHost:
             name: f"{self.base_url}/{name}/messages" for name in self.queues.queues
         }
         self.signal.publish()
+
+    def _disable_unsupported(self, functions: FunctionIndex) -> None:
+        """A function whose trigger or bindings this runtime cannot provide is DISABLED
+        (listed, never called: to the Durable runtime it does not exist); the rest run."""
+        kept = []
+        for info in functions.functions:
+            missing = [
+                f"{b.get('type')} {'trigger' if b is info.trigger else 'binding'} '{b.get('name')}'"
+                for b in info.bindings
+                if str(b.get("type")) in Invoker.unsupported(info)
+            ]
+            if missing:
+                self.disabled[info.name] = "this runtime cannot provide the " + ", ".join(missing)
+            else:
+                kept.append(info)
+        functions.functions = kept
 
     def _usable(self, trigger_type: str) -> list[FunctionInfo]:
         assert self.functions is not None and self.invoker is not None
