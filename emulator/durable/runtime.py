@@ -387,11 +387,12 @@ class DurableRuntime:
     def purge_by(
         self, created_from: str, created_to: str | None, statuses: list[str] | None
     ) -> int:
+        wanted = [s for s in (statuses or sorted(FINISHED)) if s in FINISHED]
+        if not wanted:
+            return 0  # only statuses no finished instance has (an undefined number, say)
         with self.store.transaction():
             rows = self.store.list_instances(
-                created_from=created_from,
-                created_to=created_to,
-                statuses=[s for s in (statuses or sorted(FINISHED)) if s in FINISHED],
+                created_from=created_from, created_to=created_to, statuses=wanted
             )
             for row in rows:
                 self.store.delete_instance(row.instance_id)

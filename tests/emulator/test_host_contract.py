@@ -182,6 +182,20 @@ async def test_list_parses_runtime_status_as_enum_try_parse(skipping: EmbeddedRu
     assert await listed("runtimeStatus=42") == set()  # an undefined value matches nothing
 
 
+async def test_purge_by_filter_parses_runtime_status_the_same_way(
+    skipping: EmbeddedRuntime,
+) -> None:
+    # HandleDeleteHistoryWithFiltersRequestAsync: the same TryGetIEnumerableQueryParameterValue;
+    # nothing purged is a 404.
+    done = (await finished(skipping, "sequence", "x"))["instanceId"]
+    purge = "instances/?createdTimeFrom=2000-01-01T00:00:00Z"
+    assert (await http(skipping, "DELETE", f"{purge}&runtimeStatus=42"))[0] == 404
+    assert (await http(skipping, "GET", f"instances/{done}"))[0] == 200
+    status, _, body = await http(skipping, "DELETE", f"{purge}&runtimeStatus=Bogus")
+    assert status == 200 and json.loads(body)["instancesDeleted"] >= 1
+    assert (await http(skipping, "GET", f"instances/{done}"))[0] == 404
+
+
 # -- list: pages of OrchestrationStatusQueryCondition.PageSize (100) ----------------------
 
 
