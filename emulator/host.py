@@ -112,6 +112,13 @@ class EmulatorHost:
     def base_url(self) -> str:
         return f"http://{self.options.host}:{self.port}"
 
+    @property
+    def local_url(self) -> str:
+        """Where callers on this machine reach it (any-address binds answer on loopback)."""
+        if is_loopback_address(self.options.host) or self.options.host not in ("0.0.0.0", "::"):
+            return self.base_url
+        return f"http://127.0.0.1:{self.port}"
+
     def _inject(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))
         os.environ[name] = value
@@ -146,7 +153,7 @@ class EmulatorHost:
     async def _start(self, sock: socket.socket, data_dir: Path | None) -> None:
         options = self.options
         self.signal = RuntimeSignal(
-            self.base_url,
+            self.local_url,
             data_dir,
             queue_key=self.keys.queue if options.enforce_keys else None,
         )
@@ -170,11 +177,10 @@ class EmulatorHost:
             hub_name=hub_name(host_json),
         )
         # The SDK client reaches the runtime on loopback, as the host's own listener.
-        local = self.base_url if is_loopback_address(options.host) else None
         self.api = DurableHttpApi(
             self.runtime,
-            self.base_url,
-            rpc_base_url=local or f"http://127.0.0.1:{self.port}",
+            self.local_url,
+            rpc_base_url=self.local_url,
             system_key=self.keys.system if options.enforce_keys else None,
         )
         self.runtime.client_binding = self.api.client_binding
@@ -235,7 +241,7 @@ class EmulatorHost:
                 continue
             self.listening.append(f"{info.name}: timer {schedule.expression}")
         self.signal.queues = {
-            name: f"{self.base_url}/{name}/messages" for name in self.queues.queues
+            name: f"{self.local_url}/{name}/messages" for name in self.queues.queues
         }
         self.signal.publish()
 

@@ -7,7 +7,7 @@
   The management URLs the runtime hands out carry the system key (`code=`), as the host's do.
 - The Durable SDK's own client talks to `/durabletask/...` (the binding's `rpcBaseUrl`):
   on the host that is a separate listener on 127.0.0.1 that takes no key, so here that
-  path answers loopback callers only, without a key.
+  path answers callers on this machine only, without a key.
 - The embedded queue's REST API: a queue key of its own, or the master key.
 
 A key is presented as `?code=` or an `x-functions-key` header. Without `--enforce-keys`
@@ -45,9 +45,18 @@ def is_loopback_address(host: str) -> bool:
         return False
 
 
-def from_loopback(request: web.Request) -> bool:
-    peer: object = request.transport.get_extra_info("peername") if request.transport else None
-    return isinstance(peer, tuple) and bool(peer) and is_loopback_address(str(peer[0]))
+def from_this_machine(request: web.Request) -> bool:
+    """A loopback caller, or one calling from the very address it listens on."""
+    transport = request.transport
+    if transport is None:
+        return False
+    peer: object = transport.get_extra_info("peername")
+    own: object = transport.get_extra_info("sockname")
+    if not isinstance(peer, tuple) or not peer:
+        return False
+    if is_loopback_address(str(peer[0])):
+        return True
+    return isinstance(own, tuple) and bool(own) and own[0] == peer[0]
 
 
 @dataclass
@@ -76,7 +85,7 @@ class HostKeys:
 
     def loopback_only(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if self.enforce and not from_loopback(request):
+            if self.enforce and not from_this_machine(request):
                 return web.Response(status=404)
             return await handler(request)
 

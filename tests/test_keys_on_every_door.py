@@ -161,3 +161,35 @@ async def test_listening_beyond_loopback_without_keys_is_refused() -> None:
     text = output.decode()
     assert "--host 0.0.0.0" in text and "--enforce-keys" in text
     assert "Traceback" not in text
+
+
+class _Transport:
+    """A connection's addresses: a remote machine cannot call in here, so it is faked."""
+
+    def __init__(self, peer: tuple[str, int], own: tuple[str, int]) -> None:
+        self._extra = {"peername": peer, "sockname": own}
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._extra.get(name, default)
+
+
+async def test_the_sdks_rpc_path_answers_this_machine_only() -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from emulator.keys import HostKeys
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=200)
+
+    guarded = HostKeys(enforce=True).loopback_only(answer)
+    cases = {
+        (("127.0.0.1", 50000), ("127.0.0.1", 7071)): 200,
+        (("192.0.2.2", 50000), ("192.0.2.2", 7071)): 200,  # this machine, its own address
+        (("203.0.113.9", 50000), ("192.0.2.2", 7071)): 404,  # another machine
+    }
+    for (peer, own), expected in cases.items():
+        request = make_mocked_request(
+            "GET", "/durabletask/instances/", transport=_Transport(peer, own)
+        )
+        assert (await guarded(request)).status == expected, peer
