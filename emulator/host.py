@@ -24,7 +24,7 @@ from .durable.store import DurableStore
 from .host_json import option_error, read_host_json
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
-from .keys import HostKeys, check_listen_address, guarded_routes, is_loopback_address
+from .keys import HostKeys, check_listen_address, guarded_routes
 from .local_settings import apply_local_settings, read_local_settings
 from .runtime_signal import SIGNAL_FILE, RuntimeSignal
 from .sdk_session import reset_durable_sdk_session
@@ -115,9 +115,9 @@ class EmulatorHost:
     @property
     def local_url(self) -> str:
         """Where callers on this machine reach it (any-address binds answer on loopback)."""
-        if is_loopback_address(self.options.host) or self.options.host not in ("0.0.0.0", "::"):
-            return self.base_url
-        return f"http://127.0.0.1:{self.port}"
+        if self.options.host in ("0.0.0.0", "::", ""):
+            return f"http://127.0.0.1:{self.port}"
+        return self.base_url
 
     def _inject(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))

@@ -213,7 +213,8 @@ class DurableHttpApi:
             # the SDK's JSON-encoded input stays a string, a plain body is the value.
             input_json = stored_input(value)
         try:
-            if instance_id:
+            # StartNewAsync checks that the orchestrator exists first, then the ID.
+            if instance_id and self.runtime.functions.orchestrator(function_name) is not None:
                 check_instance_id(instance_id)
             new_id = await self.runtime.start_new(
                 function_name,
