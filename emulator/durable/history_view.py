@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .history import EventType
+from .history import RETRY_STATE_FIELD, EventType
 from .payloads import parse_stored
 
 _SCHEDULES = {
@@ -51,7 +51,7 @@ def host_history(
         kind = EventType(raw["EventType"])
         if kind in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
             continue
-        item = {k: v for k, v in raw.items() if k not in ("EventId", "IsPlayed")}
+        item = {k: v for k, v in raw.items() if k not in ("EventId", "IsPlayed", RETRY_STATE_FIELD)}
         item["EventType"] = kind.name
         for key in _DROPPED.get(kind, ()):
             item.pop(key, None)

@@ -28,7 +28,7 @@ from azure.functions import _durable_functions as df_codec
 from ..app_loader import FunctionIndex, FunctionInfo
 from ..clock import RuntimeClock
 from .activity_errors import user_traceback
-from .history import EventType, event, parse_time, status_time, timestamp
+from .history import RETRY_STATE_FIELD, EventType, event, parse_time, status_time, timestamp
 from .history_view import host_history
 from .payloads import parse_stored, stored_input
 from .replay import (
@@ -722,7 +722,12 @@ class _Episode:
     ) -> dict[str, Any]:
         name = str(action.get("functionName"))
         scheduled = event(
-            EventType.TaskScheduled, self.now, task_id, Name=name, Input=action.get("input")
+            EventType.TaskScheduled,
+            self.now,
+            task_id,
+            Name=name,
+            Input=action.get("input"),
+            **({RETRY_STATE_FIELD: meta["retry"]} if meta else {}),
         )
         activity_id = self.store.add_activity(
             self.row.instance_id, self.row.execution_id, task_id, name, action.get("input"), meta
@@ -779,6 +784,7 @@ class _Episode:
             Name=name,
             InstanceId=sub_id,
             Input=action.get("input"),
+            **({RETRY_STATE_FIELD: meta["retry"]} if meta else {}),
         )
         parent = (self.row.instance_id, self.row.execution_id, task_id)
         function = self.rt.functions.orchestrator(name)

@@ -104,6 +104,26 @@ async def test_rewind_through_the_sdk_rewinds_a_failed_sub_orchestration(
     assert again["output"] == {"child": {"key": job["key"], "attempts": 2}}
 
 
+async def test_rewind_runs_the_last_attempt_of_a_call_with_retries_again(
+    skipping: EmbeddedRuntime,
+) -> None:
+    # Three attempts failed; the rewound third attempt runs again (a fourth call of the
+    # activity): once it succeeds, the orchestration goes on with its result.
+    job = {"key": new_id("rewind-retry"), "fail_times": 3}
+    failed = await finished(skipping, "with_retry", job)
+    assert failed["runtimeStatus"] == "Failed"
+    await skipping.client().rewind(failed["instanceId"], "fixed")
+    again = await skipping.wait_for(failed["instanceId"])
+    assert again["runtimeStatus"] == "Completed"
+    assert again["output"] == {"key": job["key"], "attempts": 4}
+    # ...and if it fails again, its retries being spent, the instance fails again.
+    stubborn = {"key": new_id("rewind-retry"), "fail_times": 9}
+    failed = await finished(skipping, "with_retry", stubborn)
+    await skipping.client().rewind(failed["instanceId"], "not yet")
+    again = await skipping.wait_for(failed["instanceId"])
+    assert again["runtimeStatus"] == "Failed" and "flaky failure 4" in again["output"]
+
+
 # -- purge: HandleDeleteHistoryByIdRequestAsync -------------------------------------------
 
 
