@@ -67,6 +67,9 @@ class Server:
         shutil.copy(ROOT / "servicebus-emulator" / "Config.json", self.root / "servicebus-emulator")
         self.log = self.root / "executions.jsonl"
         settings = {
+            # The app's settings, as local.settings.json.template gives them to `make run`.
+            "ServiceBusConnection": "UseEmbeddedServiceBus=true",
+            "OUTCOME_STORE": "memory",
             "BENCH_LOG": str(self.log),
             "START_QUEUE_NAME": "start-requests",
             "TASKHUB_NAME": "CompareHub",

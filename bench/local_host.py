@@ -190,7 +190,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    settings = {"START_QUEUE_NAME": "start-requests", "TASKHUB_NAME": "BenchHub"}
+    # The app's settings, as local.settings.json.template gives them to `make run`.
+    settings = {
+        "ServiceBusConnection": "UseEmbeddedServiceBus=true",
+        "OUTCOME_STORE": "memory",
+        "START_QUEUE_NAME": "start-requests",
+        "TASKHUB_NAME": "BenchHub",
+    }
     server, port = start_serve(ROOT, settings=settings, args=("--log-level", "WARNING"))
     try:
         results = asyncio.run(measure(args, server, port))

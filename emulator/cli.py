@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .app_loader import AppLoadError
+from .config_errors import ConfigFileError
 from .data_lock import DataDirectoryInUse
 from .durable.runtime import StartMode
 from .host import EmulatorHost, HostOptions
+from .keys import OpenNetworkRefused
 from .local_settings import SettingsFileError
 from .servicebus.config import QueueConfigError
 
@@ -61,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--enforce-keys",
         action="store_true",
-        help="require function keys (code= or x-functions-key) on HTTP functions",
+        help="require keys (code= or x-functions-key) on HTTP functions, the Durable "
+        "management API and the queue's REST API; needed to listen beyond loopback",
     )
     serve.add_argument("--log-level", default="INFO", help="default: INFO")
     return parser
@@ -71,7 +74,17 @@ async def _serve(options: HostOptions) -> int:
     host = EmulatorHost(options)
     try:
         await host.start()
-    except (AppLoadError, SettingsFileError, QueueConfigError, ImportError, SyntaxError) as error:
+    except OpenNetworkRefused as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (
+        AppLoadError,
+        ConfigFileError,
+        SettingsFileError,
+        QueueConfigError,
+        ImportError,
+        SyntaxError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_APP
     except DataDirectoryInUse as error:

@@ -5,7 +5,6 @@ This is what `python -m emulator serve` runs and what `emulator.testing` starts 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -22,9 +21,12 @@ from .data_lock import DataDirectoryLock
 from .durable.http_api import WEBHOOK_PATH, DurableHttpApi
 from .durable.runtime import DurableRuntime, StartMode
 from .durable.store import DurableStore
+from .host_json import option_error, read_host_json
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
+from .keys import HostKeys, check_listen_address, guarded_routes
 from .local_settings import apply_local_settings, read_local_settings
+from .runtime_signal import SIGNAL_FILE, RuntimeSignal
 from .sdk_session import reset_durable_sdk_session
 from .servicebus.config import load_queue_config
 from .servicebus.rest_api import ServiceBusRestApi
@@ -54,7 +56,7 @@ class HostOptions:
 
 
 # The connection value that selects the embedded Service Bus, as UseDevelopmentStorage=true
-# selects Azurite. The host fills in its own endpoint.
+# selects Azurite; the endpoint is the published EMBEDDED_RUNTIME_URL (runtime_signal.py).
 EMBEDDED_SERVICE_BUS = "UseEmbeddedServiceBus=true"
 
 
@@ -69,14 +71,6 @@ def resolve_setting_expression(value: str, env: dict[str, str] | None = None) ->
         return settings[name]
 
     return re.sub(r"%([^%]+)%", replace, value)
-
-
-def read_host_json(script_root: Path) -> dict[str, Any]:
-    path = script_root / "host.json"
-    if not path.is_file():
-        return {}
-    config: dict[str, Any] = json.loads(path.read_text())
-    return config
 
 
 def hub_name(config: dict[str, Any]) -> str:
@@ -108,13 +102,22 @@ class EmulatorHost:
         self.timers: TimerTriggers | None = None
         self.invoker: Invoker | None = None
         self.injected: dict[str, str] = {}
+        self.signal: RuntimeSignal | None = None
         self.disabled: dict[str, str] = {}
         self.listening: list[str] = []
         self.port = options.port
+        self.keys = HostKeys(enforce=options.enforce_keys)
 
     @property
     def base_url(self) -> str:
         return f"http://{self.options.host}:{self.port}"
+
+    @property
+    def local_url(self) -> str:
+        """Where callers on this machine reach it (any-address binds answer on loopback)."""
+        if self.options.host in ("0.0.0.0", "::", ""):
+            return f"http://127.0.0.1:{self.port}"
+        return self.base_url
 
     def _inject(self, name: str, value: str) -> None:
         self._saved_env.setdefault(name, os.environ.get(name))
@@ -123,6 +126,7 @@ class EmulatorHost:
 
     async def start(self) -> None:
         options = self.options
+        check_listen_address(options.host, options.enforce_keys)
         for name, value in options.settings.items():
             self._inject(name, value)
         if options.load_local_settings:
@@ -148,12 +152,22 @@ class EmulatorHost:
 
     async def _start(self, sock: socket.socket, data_dir: Path | None) -> None:
         options = self.options
-        if not os.environ.get("OUTCOME_STORE"):
-            store = f"sqlite:{data_dir / 'outcomes.sqlite3'}" if data_dir else "memory"
-            self._inject("OUTCOME_STORE", store)
-        host_json = read_host_json(self.script_root)
+        self.signal = RuntimeSignal(
+            self.local_url,
+            data_dir,
+            queue_key=self.keys.queue if options.enforce_keys else None,
+        )
+        for name, value in self.signal.settings().items():
+            self._inject(name, value)
+        host_json = read_host_json(self.script_root, os.environ)
+        try:
+            service_bus_options = ServiceBusOptions.from_host_json(host_json)
+        except (TypeError, ValueError) as error:
+            problem = f"extensions.serviceBus: {error}"
+            raise option_error(self.script_root, "serviceBus", problem) from None
         _, _, self.functions = load_app(self.script_root)
-        self._inject_connections(self.functions)
+        self._disable_unsupported(self.functions)
+        self._check_connections(self.functions)
         self.store = DurableStore(data_dir / "durable.sqlite3" if data_dir else None)
         self.runtime = DurableRuntime(
             self.functions,
@@ -162,7 +176,13 @@ class EmulatorHost:
             start_mode=options.start_mode,
             hub_name=hub_name(host_json),
         )
-        self.api = DurableHttpApi(self.runtime, self.base_url)
+        # The SDK client reaches the runtime on loopback, as the host's own listener.
+        self.api = DurableHttpApi(
+            self.runtime,
+            self.local_url,
+            rpc_base_url=self.local_url,
+            system_key=self.keys.system if options.enforce_keys else None,
+        )
         self.runtime.client_binding = self.api.client_binding
         self.invoker = Invoker(self.api.client_binding)
         signals = QueueSignals()
@@ -180,10 +200,17 @@ class EmulatorHost:
         self.http = HttpTriggers(
             http_functions, self.invoker, route_prefix=prefix, enforce_keys=options.enforce_keys
         )
+        self.http.function_key, self.http.master_key = self.keys.function, self.keys.master
+        keys = self.keys
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.add_routes(self.api.routes())
+        app.add_routes(guarded_routes(self.api.routes(), lambda h: keys.guard(h, keys.management)))
+        app.add_routes(guarded_routes(self.api.rpc_routes(), keys.loopback_only))
         app.add_routes(self.http.aiohttp_routes())
-        app.add_routes(ServiceBusRestApi(self.queues).routes())
+        app.add_routes(
+            guarded_routes(
+                ServiceBusRestApi(self.queues).routes(), lambda h: keys.guard(h, keys.queue_keys)
+            )
+        )
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         self._runner = runner
@@ -193,7 +220,7 @@ class EmulatorHost:
             self.queues,
             signals,
             self.invoker.invoke,
-            ServiceBusOptions.from_host_json(host_json),
+            service_bus_options,
         )
         for info in self._usable("serviceBusTrigger"):
             try:
@@ -213,6 +240,26 @@ class EmulatorHost:
                 self.disabled[info.name] = str(problem).strip("'\"")
                 continue
             self.listening.append(f"{info.name}: timer {schedule.expression}")
+        self.signal.queues = {
+            name: f"{self.local_url}/{name}/messages" for name in self.queues.queues
+        }
+        self.signal.publish()
+
+    def _disable_unsupported(self, functions: FunctionIndex) -> None:
+        """A function whose trigger or bindings this runtime cannot provide is DISABLED
+        (listed, never called: to the Durable runtime it does not exist); the rest run."""
+        kept = []
+        for info in functions.functions:
+            missing = [
+                f"{b.get('type')} {'trigger' if b is info.trigger else 'binding'} '{b.get('name')}'"
+                for b in info.bindings
+                if str(b.get("type")) in Invoker.unsupported(info)
+            ]
+            if missing:
+                self.disabled[info.name] = "this runtime cannot provide the " + ", ".join(missing)
+            else:
+                kept.append(info)
+        functions.functions = kept
 
     def _usable(self, trigger_type: str) -> list[FunctionInfo]:
         assert self.functions is not None and self.invoker is not None
@@ -225,10 +272,10 @@ class EmulatorHost:
             usable.append(info)
         return usable
 
-    def _inject_connections(self, functions: FunctionIndex) -> None:
-        """Point each Service Bus connection setting at the embedded queue."""
+    def _check_connections(self, functions: FunctionIndex) -> None:
+        """Service Bus triggers read the embedded queues whatever their connection names;
+        say so when the setting points at a real namespace (the app's senders would not)."""
         names = {str(f.trigger.get("connection")) for f in functions.of_type("serviceBusTrigger")}
-        names.add("ServiceBusConnection")
         for name in sorted(n for n in names if n and n != "None"):
             current = os.environ.get(name, "")
             if current and EMBEDDED_SERVICE_BUS not in current:
@@ -238,8 +285,6 @@ class EmulatorHost:
                     name,
                     EMBEDDED_SERVICE_BUS,
                 )
-                continue
-            self._inject(name, f"{EMBEDDED_SERVICE_BUS};Endpoint={self.base_url}")
 
     async def stop(self) -> None:
         if self.service_bus is not None:
@@ -250,6 +295,9 @@ class EmulatorHost:
             self.timers = None
         if self.runtime is not None:
             await self.runtime.stop()
+        if self.signal is not None:
+            self.signal.withdraw()
+            self.signal = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -299,9 +347,9 @@ class EmulatorHost:
                 )
         for name, value in self.injected.items():
             lines.append(f"Setting {name}={value}")
-        if self.options.enforce_keys:
-            lines.append(f"Function key: {self.http.function_key}")
-            lines.append(f"Master key: {self.http.master_key}")
+        if self.signal is not None and self.signal.data_dir is not None:
+            lines.append(f"Published: {self.signal.data_dir / SIGNAL_FILE}")
+        lines += self.keys.describe()
         state = self.store.path if self.store else "memory"
         lines.append(f"State: {state}; start mode {self.options.start_mode.value}")
         if self.options.time_skipping:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from .config_errors import ConfigFileError, line_of, read_json_config
 
-class SettingsFileError(ValueError):
+
+class SettingsFileError(ConfigFileError):
     pass
 
 
@@ -17,12 +18,14 @@ def read_local_settings(script_root: str | Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        document = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise SettingsFileError(f"{path} is not valid JSON: {error}") from None
+        document = read_json_config(path)
+    except ConfigFileError as error:
+        raise SettingsFileError(error.path, error.line, error.problem) from None
     values = document.get("Values", {}) if isinstance(document, dict) else None
     if not isinstance(values, dict):
-        raise SettingsFileError(f"{path}: 'Values' must be an object of settings")
+        raise SettingsFileError(
+            path, line_of(path, '"Values"') or 1, "'Values' must be an object of settings"
+        )
     return {str(k): "" if v is None else str(v) for k, v in values.items()}
 
 

@@ -33,6 +33,7 @@ import pytest
 
 from .durable.runtime import FINISHED, StartMode
 from .host import EmulatorHost, HostOptions
+from .runtime_signal import DATA_DIR_SETTING, QUEUE_KEY_SETTING, URL_SETTING
 from .sdk_session import reset_durable_sdk_session
 
 
@@ -122,8 +123,8 @@ async def embedded_runtime(
 
 # -- the runtime as a separate process (`python -m emulator serve`) ------------------------
 
-# Settings the host injects itself; inherited values would point at another host.
-_INJECTED = ("ServiceBusConnection", "OUTCOME_STORE")
+# Settings the host publishes itself; inherited values would point at another host.
+_PUBLISHED = (URL_SETTING, DATA_DIR_SETTING, QUEUE_KEY_SETTING)
 
 
 def free_port() -> int:
@@ -146,7 +147,7 @@ def start_serve(
     In memory unless `data_dir` is given. The child can import this package (PYTHONPATH).
     """
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if k not in _INJECTED}
+    env = {k: v for k, v in os.environ.items() if k not in _PUBLISHED}
     env.update(settings or {})
     package_root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)

@@ -377,7 +377,7 @@ async def _app_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def _dead_letters(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .components import create_sender
     from .dead_letters import EmbeddedDeadLetters, ServiceBusDeadLetters, resubmit
-    from .rest_sender import embedded_endpoint
+    from .rest_sender import embedded_endpoint, embedded_key
     from .servicebus_sender import service_bus_client
     from .settings import StarterSettings
 
@@ -390,7 +390,8 @@ async def _dead_letters(args: argparse.Namespace, env: Mapping[str, str]) -> int
     )
     source: Any
     if endpoint is not None:
-        source = EmbeddedDeadLetters(endpoint, settings.queue_name)
+        key = embedded_key(connection.connection_string or "")
+        source = EmbeddedDeadLetters(endpoint, settings.queue_name, key)
     else:
         source = ServiceBusDeadLetters(service_bus_client(connection), settings.queue_name)
     try:

@@ -21,7 +21,7 @@ from .memory_store import MemoryOutcomeStore
 from .messages import Sender
 from .outcomes import OutcomeStore
 from .registry import Registry
-from .rest_sender import RestQueueSender, embedded_endpoint
+from .rest_sender import RestQueueSender, embedded_endpoint, embedded_key
 from .servicebus_sender import ServiceBusQueueSender
 from .settings import SettingsError, StarterSettings
 from .sqlite_store import SqliteOutcomeStore
@@ -56,7 +56,8 @@ def create_sender(settings: StarterSettings) -> Sender:
     if connection.kind == "connection-string" and connection.connection_string:
         endpoint = embedded_endpoint(connection.connection_string)
         if endpoint is not None:
-            return RestQueueSender(endpoint, settings.queue_name)
+            key = embedded_key(connection.connection_string)
+            return RestQueueSender(endpoint, settings.queue_name, key)
     return ServiceBusQueueSender.from_connection(connection, settings.queue_name)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from .messages import RESUBMISSION_PROPERTY, OutgoingMessage, Sender
+from .rest_sender import key_headers
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,15 @@ class DeadLetterSource(Protocol):
 class EmbeddedDeadLetters:
     """The embedded queue's operator endpoints (`/{queue}/$DeadLetterQueue/messages`)."""
 
-    def __init__(self, endpoint: str, queue: str) -> None:
+    def __init__(self, endpoint: str, queue: str, key: str | None = None) -> None:
         self.url = f"{endpoint.rstrip('/')}/{queue}/$DeadLetterQueue/messages"
+        self.headers = key_headers(key)
 
     async def list(self) -> list[DeadLetter]:
-        async with aiohttp.ClientSession() as session, session.get(self.url) as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(self.url, headers=self.headers) as response,
+        ):
             if response.status != 200:
                 raise ConnectionError(f"listing dead letters failed ({response.status})")
             items = await response.json()
@@ -92,7 +97,9 @@ class EmbeddedDeadLetters:
     async def remove(self, letter: DeadLetter) -> None:
         async with (
             aiohttp.ClientSession() as session,
-            session.delete(f"{self.url}/{letter.sequence_number}") as response,
+            session.delete(
+                f"{self.url}/{letter.sequence_number}", headers=self.headers
+            ) as response,
         ):
             if response.status not in (204, 404):
                 raise ConnectionError(f"removing dead letter failed ({response.status})")

@@ -34,6 +34,17 @@ def embedded_endpoint(connection_string: str) -> str | None:
     return endpoint
 
 
+def embedded_key(connection_string: str) -> str | None:
+    """The queue key (`SharedAccessKey=`) of an embedded-queue connection value, if any:
+    the runtime asks for it when it enforces keys."""
+    parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
+    return parts.get("SharedAccessKey", "").strip() or None
+
+
+def key_headers(key: str | None) -> dict[str, str]:
+    return {"x-functions-key": key} if key else {}
+
+
 def to_batch_item(message: OutgoingMessage) -> dict[str, Any]:
     broker: dict[str, Any] = {
         "SessionId": message.session_id,
@@ -55,8 +66,9 @@ class RestQueueSender:
     """A session per send: on loopback a connection costs little, and the Functions worker
     has no shutdown hook that could close a long-lived one."""
 
-    def __init__(self, endpoint: str, queue_name: str) -> None:
+    def __init__(self, endpoint: str, queue_name: str, key: str | None = None) -> None:
         self.url = f"{endpoint.rstrip('/')}/{queue_name}/messages"
+        self.headers = key_headers(key)
 
     async def send(self, messages: Sequence[OutgoingMessage]) -> None:
         groups: dict[str, list[OutgoingMessage]] = {}
@@ -66,7 +78,7 @@ class RestQueueSender:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for group in groups.values():
                 body = json.dumps([to_batch_item(m) for m in group])
-                headers = {"Content-Type": BATCH_CONTENT_TYPE}
+                headers = {"Content-Type": BATCH_CONTENT_TYPE, **self.headers}
                 async with session.post(self.url, data=body, headers=headers) as response:
                     if response.status != 201:
                         detail = await response.text()

@@ -10,6 +10,11 @@ from datetime import timedelta
 from .contract import STANDARD_MAX_MESSAGE_BYTES
 
 SERVICE_BUS_CONNECTION = "ServiceBusConnection"
+# Published by the embedded runtime for the app it serves (emulator/runtime_signal.py): a
+# `UseEmbeddedServiceBus=true` connection without an Endpoint means that runtime's queue.
+EMBEDDED_RUNTIME_URL = "EMBEDDED_RUNTIME_URL"
+# ...and the key of its queue's REST API when it enforces keys.
+EMBEDDED_RUNTIME_QUEUE_KEY = "EMBEDDED_RUNTIME_QUEUE_KEY"
 DEFAULT_QUEUE_NAME = "start-requests"
 
 
@@ -38,6 +43,12 @@ class ServiceBusConnection:
     ) -> ServiceBusConnection:
         value = env.get(name, "").strip()
         if value:
+            runtime_url = env.get(EMBEDDED_RUNTIME_URL, "").strip()
+            if runtime_url and _embedded_without_endpoint(value):
+                value = f"{value.rstrip(';')};Endpoint={runtime_url}"
+                queue_key = env.get(EMBEDDED_RUNTIME_QUEUE_KEY, "").strip()
+                if queue_key:
+                    value += f";SharedAccessKey={queue_key}"
             return cls(kind="connection-string", connection_string=value)
         namespace = env.get(f"{name}__fullyQualifiedNamespace", "").strip()
         if namespace:
@@ -48,6 +59,14 @@ class ServiceBusConnection:
                 client_id=env.get(f"{name}__clientId", "").strip() or None,
             )
         return cls(kind="missing")
+
+
+def _embedded_without_endpoint(connection_string: str) -> bool:
+    parts = {
+        key.strip().lower(): item.strip()
+        for key, _, item in (p.partition("=") for p in connection_string.split(";") if p)
+    }
+    return parts.get("useembeddedservicebus", "").lower() == "true" and not parts.get("endpoint")
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:

@@ -30,6 +30,7 @@ from starters.http_api import StartApi
 from starters.memory_store import MemoryOutcomeStore
 from starters.messages import IncomingMessage
 from starters.outcomes import Outcome
+from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -141,11 +142,11 @@ async def test_the_queue_path_records_what_it_refuses(body: bytes, session: str)
 
 @pytest.fixture(scope="module")
 def host_url() -> Iterator[str]:
-    settings = {
-        "START_QUEUE_NAME": "start-requests",
-        "TASKHUB_NAME": "FuzzHub",
-        "EVENT_INBOX_QUEUE": "event-inbox",
-    }
+    settings = app_settings(
+        START_QUEUE_NAME="start-requests",
+        TASKHUB_NAME="FuzzHub",
+        EVENT_INBOX_QUEUE="event-inbox",
+    )
     process, port = start_serve(ROOT, settings=settings, args=("--log-level", "ERROR"))
     url = f"http://127.0.0.1:{port}"
     try:

@@ -16,13 +16,14 @@ import pytest
 from emulator.servicebus.session_queue import NewMessage
 from emulator.testing import EmbeddedRuntime
 from starters.contract import StartRequest
+from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = {
-    "START_QUEUE_NAME": "start-requests",
-    "TASKHUB_NAME": "CliHub",
-    "EVENT_INBOX_QUEUE": "event-inbox",
-}
+SETTINGS = app_settings(
+    START_QUEUE_NAME="start-requests",
+    TASKHUB_NAME="CliHub",
+    EVENT_INBOX_QUEUE="event-inbox",
+)
 
 
 @pytest.fixture

@@ -16,13 +16,14 @@ from emulator.testing import EmbeddedRuntime
 from orchestrators import EVENT_MAPPINGS
 from starters.contract import ContractValidator, request_id_for
 from starters.events import EventError, EventRouter, parse_events, render
+from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = {
-    "START_QUEUE_NAME": "start-requests",
-    "TASKHUB_NAME": "EventHub",
-    "EVENT_INBOX_QUEUE": "event-inbox",
-}
+SETTINGS = app_settings(
+    START_QUEUE_NAME="start-requests",
+    TASKHUB_NAME="EventHub",
+    EVENT_INBOX_QUEUE="event-inbox",
+)
 
 
 def cloudevent(event_id: str = "e-1", **changes: Any) -> dict[str, Any]:

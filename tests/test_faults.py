@@ -28,6 +28,7 @@ from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome, OutcomeRecord
 from starters.policies import OnRunning, RuntimeStatus
 from starters.settings import HandlerSettings
+from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,7 +170,7 @@ async def test_session_lock_expiry_while_a_handler_runs() -> None:
     queues.send(
         "q", [NewMessage(body=out.body, message_id=out.message_id, session_id=out.session_id)]
     )
-    async with EmbeddedRuntime(ROOT) as runtime:
+    async with EmbeddedRuntime(ROOT, settings=app_settings()) as runtime:
         real = DurableInstanceClient(runtime.client())
         inside, release = asyncio.Event(), asyncio.Event()
 

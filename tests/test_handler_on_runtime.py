@@ -18,6 +18,7 @@ from starters.memory_store import MemoryOutcomeStore
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome
 from starters.policies import OnRunning
+from tests.embedded_app import app_settings
 from tests.fakes import Crash, RecordingSender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 async def runtime() -> AsyncIterator[EmbeddedRuntime]:
-    async with EmbeddedRuntime(ROOT) as embedded:
+    async with EmbeddedRuntime(ROOT, settings=app_settings()) as embedded:
         yield embedded
 
 

@@ -18,9 +18,10 @@ import pytest
 
 from emulator.testing import EmbeddedRuntime
 from starters.contract import StartRequest
+from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = {"START_QUEUE_NAME": "start-requests", "TASKHUB_NAME": "TestHub"}
+SETTINGS = app_settings(START_QUEUE_NAME="start-requests", TASKHUB_NAME="TestHub")
 IDS, PER_ID = 20, 25
 
 
@@ -81,7 +82,8 @@ async def test_the_race_one_instance_per_id_and_a_truthful_answer_each(
         ]
         assert len(history_starts) == 1
         # The input that runs is the started request's own, not another caller's.
-        ran = json.loads(history_starts[0]["Input"])
+        # The history shows the stored input: the SDK's JSON-encoded input, serialized again.
+        ran = json.loads(json.loads(history_starts[0]["Input"]))
         own = StartRequest("long_job", instance, started[0]["requestId"], ran)
         assert own.fingerprint == started[0]["fingerprint"]
     # createdTime never changed: one execution per ID, started once.

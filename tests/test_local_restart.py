@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from emulator.testing import free_port, start_serve, stop_serve, wait_listening
+from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 IDS, PER_ID = 30, 5
@@ -23,6 +24,7 @@ IDS, PER_ID = 30, 5
 
 def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     settings = {
+        **app_settings(data_dir),
         "START_QUEUE_NAME": "start-requests",
         "TASKHUB_NAME": "RestartHub",
         # A killed receiver's locks and claims run out before anyone else may act: short

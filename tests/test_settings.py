@@ -31,6 +31,24 @@ def test_identity_connection_with_a_user_assigned_identity() -> None:
     assert (connection.credential, connection.client_id) == ("managedidentity", "1234")
 
 
+def test_the_embedded_queue_is_found_from_the_runtimes_published_url() -> None:
+    # The runtime publishes where it listens (and, with --enforce-keys, its queue key);
+    # the app's own setting selects the embedded queue without naming a port.
+    env = {
+        "ServiceBusConnection": "UseEmbeddedServiceBus=true",
+        "EMBEDDED_RUNTIME_URL": "http://127.0.0.1:7071",
+        "EMBEDDED_RUNTIME_QUEUE_KEY": "k-1",
+    }
+    connection = ServiceBusConnection.from_settings(env)
+    assert connection.connection_string == (
+        "UseEmbeddedServiceBus=true;Endpoint=http://127.0.0.1:7071;SharedAccessKey=k-1"
+    )
+    explicit = {**env, "ServiceBusConnection": "UseEmbeddedServiceBus=true;Endpoint=http://x:1"}
+    assert ServiceBusConnection.from_settings(explicit).connection_string == (
+        "UseEmbeddedServiceBus=true;Endpoint=http://x:1"
+    )
+
+
 def test_missing_connection() -> None:
     assert ServiceBusConnection.from_settings({}).kind == "missing"
 

@@ -35,6 +35,12 @@ class EventType(IntEnum):
     ExecutionResumed = 20
 
 
+# The runtime's own note on a TaskScheduled / SubOrchestrationInstanceCreated of a call with
+# retry options (its attempt and options), so a rewind can resume the retries; the SDK
+# ignores unknown fields and showHistory leaves it out.
+RETRY_STATE_FIELD = "EmbeddedRetryState"
+
+
 def timestamp(moment: datetime) -> str:
     """Fixed-width UTC text: sortable as a string, parseable by the SDK."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

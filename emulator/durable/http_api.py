@@ -21,6 +21,10 @@ from aiohttp import web
 
 from .entity_http import EntityHttpApi
 from .history import parse_time, timestamp
+from .instance_ids import InvalidInstanceId, check_instance_id
+from .paging import DEFAULT_PAGE_SIZE, ContinuationTokens, InvalidContinuationToken
+from .payloads import stored_input
+from .rewind import NotFailed, rewind
 from .runtime import (
     FINISHED,
     DurableRuntime,
@@ -29,8 +33,11 @@ from .runtime import (
     UnknownInstance,
     UnknownOrchestrator,
 )
+from .status_query import parse_runtime_statuses
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
+# The SDK client's `rpcBaseUrl`: on the host, a listener of its own on 127.0.0.1 (keys.py).
+RPC_PATH = "/durabletask"
 CONNECTION_NAME = "Storage"
 
 
@@ -41,6 +48,12 @@ def _error(status: int, message: str, exception: Exception | None = None) -> web
         body["ExceptionMessage"] = str(exception)
         body["ExceptionType"] = type(exception).__name__
     return web.json_response(body, status=status)
+
+
+def _problem(status: int, title: str, detail: str) -> web.Response:
+    """A refusal the host has no answer of its own for: an RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return web.json_response(body, status=status, content_type="application/problem+json")
 
 
 def _flag(request: web.Request, name: str, default: bool) -> bool:
@@ -65,15 +78,26 @@ def _time_query(request: web.Request, name: str) -> str | None:
 
 
 class DurableHttpApi:
-    def __init__(self, runtime: DurableRuntime, base_url: str) -> None:
+    def __init__(
+        self,
+        runtime: DurableRuntime,
+        base_url: str,
+        *,
+        rpc_base_url: str | None = None,
+        system_key: str | None = None,
+    ) -> None:
         self.runtime = runtime
         self.base_url = base_url.rstrip("/")
         self.entity_api = EntityHttpApi(runtime.entities)
+        self.rpc_base_url = (rpc_base_url or base_url).rstrip("/") + RPC_PATH + "/"
+        # With keys enforced, the URLs it hands out carry the system key, as the host's do.
+        self.system_key = system_key
+        self.tokens = ContinuationTokens(runtime.hub_name)
 
     def client_binding(self) -> str:
         """The JSON the host hands a `durable_client_input` binding."""
         base = self.base_url + WEBHOOK_PATH
-        query = f"taskHub={self.runtime.hub_name}&connection={CONNECTION_NAME}"
+        query = self._required_query()
         instance = f"{base}/instances/INSTANCEID"
         create = f"{base}/orchestrators/{{functionName}}[/{{instanceId}}]"
         wait = "timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}"
@@ -87,7 +111,7 @@ class DurableHttpApi:
                 "managementUrls": self._management_urls("INSTANCEID", instance, query),
                 "baseUrl": base,
                 "requiredQueryStringParameters": query,
-                "rpcBaseUrl": base + "/",
+                "rpcBaseUrl": self.rpc_base_url,
                 "httpBaseUrl": base,
                 "maxGrpcMessageSizeInBytes": 0,
             }
@@ -107,12 +131,26 @@ class DurableHttpApi:
             "resumePostUri": f"{prefix}/resume?reason={{text}}&{query}",
         }
 
+    def _required_query(self) -> str:
+        query = f"taskHub={self.runtime.hub_name}&connection={CONNECTION_NAME}"
+        return f"{query}&code={self.system_key}" if self.system_key else query
+
     def routes(self) -> list[web.RouteDef]:
+        """The management API (keyed)."""
         return [web.route("*", WEBHOOK_PATH + r"/{tail:[\s\S]*}", self.handle)]
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    def rpc_routes(self) -> list[web.RouteDef]:
+        """The SDK client's internal API (loopback only)."""
+        return [web.route("*", RPC_PATH + r"/{tail:[\s\S]*}", self.handle_rpc)]
+
+    async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
+        return await self.handle(request, RPC_PATH)
+
+    async def handle(
+        self, request: web.Request, base_path: str = WEBHOOK_PATH
+    ) -> web.StreamResponse:
         raw = urlsplit(request.raw_path).path
-        path = unquote_plus(raw)[len(WEBHOOK_PATH) :].strip("/")
+        path = unquote_plus(raw)[len(base_path) :].strip("/")
         parts = path.split("/") if path else []
         try:
             if parts[:1] == ["orchestrators"] and 2 <= len(parts) <= 3:
@@ -151,13 +189,13 @@ class DurableHttpApi:
             if operation == "restart":
                 return await self._restart(request, instance_id)
             if operation == "rewind":
-                return self._rewind(instance_id)
+                return self._rewind(request, instance_id)
         return web.Response(status=404)
 
     def _check_status_response(self, request: web.Request, instance_id: str) -> web.Response:
         origin = f"{request.scheme}://{request.host}"
         base = origin + WEBHOOK_PATH
-        query = f"taskHub={self.runtime.hub_name}&connection={CONNECTION_NAME}"
+        query = self._required_query()
         urls = self._management_urls(instance_id, f"{base}/instances/{instance_id}", query)
         body = {key: value for key, value in urls.items() if key != "rewindPostUri"}
         return web.json_response(
@@ -176,17 +214,21 @@ class DurableHttpApi:
                 value = json.loads(text)
             except json.JSONDecodeError as error:
                 return _error(400, "Invalid JSON content", error)
-            # The SDK posts the input already JSON-encoded, so the body is a JSON string
-            # holding the input's JSON text; another client may post the value itself.
-            input_json = value if isinstance(value, str) else json.dumps(value)
+            # Parsed once, and that value is the input (HandleStartOrchestratorRequestAsync):
+            # the SDK's JSON-encoded input stays a string, a plain body is the value.
+            input_json = stored_input(value)
         try:
+            # StartNewAsync checks that the orchestrator exists first, then the ID.
+            if instance_id and self.runtime.functions.orchestrator(function_name) is not None:
+                check_instance_id(instance_id)
             new_id = await self.runtime.start_new(
                 function_name,
                 instance_id or None,
                 input_json,
                 version=request.query.get("version", ""),
             )
-        except UnknownOrchestrator as error:
+        except (UnknownOrchestrator, InvalidInstanceId) as error:
+            # The handler's catch of ArgumentException.
             return _error(400, "One or more of the arguments submitted is incorrect", error)
         except InstanceExists as error:
             # Newer hosts answer 409 Conflict; the 2024 host fell into its catch-all (500).
@@ -213,39 +255,34 @@ class DurableHttpApi:
         )
 
     def _list(self, request: web.Request) -> web.Response:
-        statuses = [
-            s.strip()
-            for value in request.query.getall("runtimeStatus", [])
-            for s in value.split(",")
-            if s.strip()
-        ]
         try:
-            limit = int(request.query["top"]) if "top" in request.query else None
+            limit = int(request.query["top"]) if "top" in request.query else DEFAULT_PAGE_SIZE
         except ValueError:
-            limit = None
+            limit = DEFAULT_PAGE_SIZE
+        token = request.headers.get("x-ms-continuation-token", "").strip()
+        try:
+            after = self.tokens.read(token) if token and token != "null" else None
+        except InvalidContinuationToken as error:
+            return _problem(400, "Invalid continuation token", str(error))
         query = ListQuery(
             created_from=_time_query(request, "createdTimeFrom"),
             created_to=_time_query(request, "createdTimeTo"),
-            statuses=statuses or None,
+            statuses=parse_runtime_statuses(request.query.getall("runtimeStatus", [])),
             prefix=request.query.get("instanceIdPrefix") or None,
-            after=request.headers.get("x-ms-continuation-token") or None,
-            limit=limit if limit and limit > 0 else None,
+            after=after,
+            limit=limit if limit > 0 else DEFAULT_PAGE_SIZE,
             show_input=_flag(request, "showInput", True),
         )
-        results, token = self.runtime.list_instances(query)
-        headers = {"x-ms-continuation-token": token} if token else {}
+        results, last = self.runtime.list_instances(query)
+        headers = {"x-ms-continuation-token": self.tokens.issue(last)} if last else {}
         return web.json_response(results, headers=headers)
 
     def _purge(self, instance_id: str) -> web.Response:
+        # HandleDeleteHistoryByIdRequestAsync checks only that the instance exists; the
+        # Azure Storage tracking store purges by ID whatever its status.
         status = self.runtime.get_status(instance_id, show_input=False)
         if status is None:
             return web.Response(status=404)
-        if status["runtimeStatus"] not in FINISHED:
-            return web.json_response(
-                "Only orchestrations in a terminal state can be purged, but the orchestration "
-                f"with instance ID {instance_id} has status {status['runtimeStatus']}",
-                status=412,
-            )
         deleted = self.runtime.purge(instance_id)
         return web.json_response({"instancesDeleted": deleted})
 
@@ -255,14 +292,10 @@ class DurableHttpApi:
             return web.json_response(
                 "Please provide value for 'createdTimeFrom' parameter.", status=400
             )
-        statuses = [
-            s.strip()
-            for value in request.query.getall("runtimeStatus", [])
-            for s in value.split(",")
-            if s.strip()
-        ]
         deleted = self.runtime.purge_by(
-            created_from, _time_query(request, "createdTimeTo"), statuses or None
+            created_from,
+            _time_query(request, "createdTimeTo"),
+            parse_runtime_statuses(request.query.getall("runtimeStatus", [])),
         )
         if deleted == 0:
             return web.Response(status=404)
@@ -308,16 +341,21 @@ class DurableHttpApi:
             )
         return self._check_status_response(request, restarted)
 
-    def _rewind(self, instance_id: str) -> web.Response:
+    def _rewind(self, request: web.Request, instance_id: str) -> web.Response:
+        # HandleRewindInstanceRequestAsync: 404, 410 for a finished instance that did not
+        # fail; RewindAsync's InvalidOperationException for a running one is its 500.
         status = self.runtime.get_status(instance_id, show_input=False)
         if status is None:
-            return web.json_response(
-                f'No orchestration with instance ID "{instance_id}" found.', status=404
-            )
-        if status["runtimeStatus"] != "Failed":
-            return web.json_response(
-                f"This orchestration has status {status['runtimeStatus']}, but only orchestrations "
-                'in the "Failed" state can be rewound.',
-                status=412,
-            )
-        return _error(501, "Rewind is not supported by the underlying storage provider.")
+            return web.Response(status=404)
+        if status["runtimeStatus"] in ("Completed", "Terminated", "Canceled"):
+            return web.Response(status=410)
+        try:
+            rewind(self.runtime, instance_id, request.query.get("reason"))
+        except NotFailed as error:
+            body = {
+                "Message": "Something went wrong while processing your request",
+                "ExceptionMessage": str(error),
+                "ExceptionType": "System.InvalidOperationException",
+            }
+            return web.json_response(body, status=500)
+        return web.Response(status=202)

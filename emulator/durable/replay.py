@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from .payloads import parse_stored
+
 OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 
 
@@ -76,8 +78,9 @@ def build_context(
     return json.dumps(
         {
             "history": history,
-            # The host passes the ExecutionStarted input as JSON text; the SDK decodes it.
-            "input": input_json,
+            # The host passes the stored input parsed back (GetInputAsJson); the SDK
+            # serializes an object again and decodes the text it gets.
+            "input": parse_stored(input_json),
             "instanceId": instance_id,
             "isReplaying": bool(past),
             "parentInstanceId": parent_instance_id,

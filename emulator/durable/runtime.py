@@ -13,7 +13,6 @@ import contextlib
 import heapq
 import json
 import logging
-import traceback
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -28,8 +27,11 @@ from azure.functions import _durable_functions as df_codec
 
 from ..app_loader import FunctionIndex, FunctionInfo
 from ..clock import RuntimeClock
+from .activity_errors import user_traceback
 from .entities import Entities, is_entity_id
-from .history import EventType, event, parse_time, public_history, status_time, timestamp
+from .history import RETRY_STATE_FIELD, EventType, event, parse_time, status_time, timestamp
+from .history_view import host_history
+from .payloads import parse_stored, stored_input
 from .replay import (
     SUPPORTED,
     ActionType,
@@ -338,8 +340,10 @@ class DurableRuntime:
             return None
         status = status_json(row, show_input=show_input)
         if show_history:
-            status["historyEvents"] = public_history(
-                self.store.history(instance_id), show_output=show_history_output
+            status["historyEvents"] = host_history(
+                self.store.history(instance_id),
+                show_output=show_history_output,
+                show_input=show_input,
             )
         return status
 
@@ -387,11 +391,12 @@ class DurableRuntime:
     def purge_by(
         self, created_from: str, created_to: str | None, statuses: list[str] | None
     ) -> int:
+        wanted = [s for s in (statuses or sorted(FINISHED)) if s in FINISHED]
+        if not wanted:
+            return 0  # only statuses no finished instance has (an undefined number, say)
         with self.store.transaction():
             rows = self.store.list_instances(
-                created_from=created_from,
-                created_to=created_to,
-                statuses=[s for s in (statuses or sorted(FINISHED)) if s in FINISHED],
+                created_from=created_from, created_to=created_to, statuses=wanted
             )
             for row in rows:
                 self.store.delete_instance(row.instance_id)
@@ -490,7 +495,7 @@ class DurableRuntime:
             return (
                 False,
                 f"Activity function '{function.name}' failed: {error}",
-                "".join(traceback.format_exception(error)),
+                user_traceback(error),
             )
 
     def _binding_arguments(self, function: FunctionInfo) -> dict[str, Any]:
@@ -680,7 +685,7 @@ class _Episode:
                 None,
             )
             if continued is not None:
-                self._continue_as_new(continued.get("input"))
+                self._continue_as_new(stored_input(continued.get("input")))
                 return
             completed = self._finish("Completed", json.dumps(result.output))
         else:
@@ -729,7 +734,12 @@ class _Episode:
     ) -> dict[str, Any]:
         name = str(action.get("functionName"))
         scheduled = event(
-            EventType.TaskScheduled, self.now, task_id, Name=name, Input=action.get("input")
+            EventType.TaskScheduled,
+            self.now,
+            task_id,
+            Name=name,
+            Input=action.get("input"),
+            **({RETRY_STATE_FIELD: meta["retry"]} if meta else {}),
         )
         activity_id = self.store.add_activity(
             self.row.instance_id, self.row.execution_id, task_id, name, action.get("input"), meta
@@ -786,6 +796,7 @@ class _Episode:
             Name=name,
             InstanceId=sub_id,
             Input=action.get("input"),
+            **({RETRY_STATE_FIELD: meta["retry"]} if meta else {}),
         )
         parent = (self.row.instance_id, self.row.execution_id, task_id)
         function = self.rt.functions.orchestrator(name)
@@ -818,7 +829,7 @@ class _Episode:
         self.rt._write_start(
             function.name,
             sub_id,
-            action.get("input"),
+            stored_input(action.get("input")),
             parent,
             "",
             parent_retry=meta["retry"] if meta else None,
@@ -992,9 +1003,9 @@ def status_json(row: InstanceRow, *, show_input: bool) -> dict[str, Any]:
         "name": row.name,
         "instanceId": row.instance_id,
         "runtimeStatus": row.status,
-        # The host shows the ExecutionStarted input as stored: for a Python client, which
-        # JSON-encodes the input before posting it, that is the input's JSON text.
-        "input": row.input if show_input else None,
+        # The stored input parsed back (payloads.py): for the Python SDK's start, which
+        # posts its input JSON-encoded, that is the input's JSON text.
+        "input": parse_stored(row.input) if show_input else None,
         "customStatus": json.loads(row.custom_status) if row.custom_status else None,
         "output": json.loads(row.output) if row.output else None,
         "createdTime": status_time(parse_time(row.created_time)),

@@ -14,6 +14,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from ..config_errors import ConfigFileError, expect_object, line_of, read_json_config
+
 _DURATION = re.compile(
     r"^P(?:(?P<days>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
@@ -22,7 +24,7 @@ _DURATION = re.compile(
 
 
 class QueueConfigError(ValueError):
-    pass
+    """A value the queue configuration cannot hold; read_queue_config says where."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -101,14 +103,22 @@ def load_queue_config(path: Path | None) -> dict[str, QueueSettings]:
     """Queues by name; a missing file is no error (an empty mapping)."""
     if path is None or not path.is_file():
         return {}
-    try:
-        document = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise QueueConfigError(f"{path} is not valid JSON: {error}") from None
+    document = read_json_config(path)
     queues: dict[str, QueueSettings] = {}
-    namespaces = (document.get("UserConfig") or {}).get("Namespaces") or []
+    user = expect_object(path, document, "Config.json")
+    config = expect_object(path, user.get("UserConfig") or {}, "'UserConfig'", "UserConfig")
+    namespaces = config.get("Namespaces") or []
+    if not isinstance(namespaces, list):
+        line = line_of(path, '"Namespaces"')
+        raise ConfigFileError(path, line, "'Namespaces' must be a list")
     for namespace in namespaces:
+        namespace = expect_object(path, namespace, "each namespace", "Namespaces")
         for entry in namespace.get("Queues") or []:
-            queue = _queue(entry)
+            entry = expect_object(path, entry, "each queue", "Queues")
+            try:
+                queue = _queue(entry)
+            except (QueueConfigError, TypeError, ValueError) as error:
+                near = json.dumps(entry.get("Name")) if entry.get("Name") else '"Queues"'
+                raise ConfigFileError(path, line_of(path, near), str(error)) from None
             queues[queue.name] = queue
     return queues

@@ -52,8 +52,10 @@ _STANDARD_HEADERS = frozenset(
 
 
 def _problem(status: int, title: str, detail: str) -> web.Response:
+    # No problem type of its own: `about:blank` says the status code is the whole story,
+    # and the title names which refusal it is.
     body = {
-        "type": f"urn:singleton-starters:problem:{title.lower().replace(' ', '-')}",
+        "type": "about:blank",
         "title": title,
         "status": status,
         "detail": detail,

@@ -98,6 +98,18 @@ def parent_retry(context: df.DurableOrchestrationContext):
 
 
 @bp.orchestration_trigger(context_name="context")
+def parent_of_flaky(context: df.DurableOrchestrationContext):
+    result = yield context.call_sub_orchestrator("flaky_child", context.get_input())
+    return {"child": result}
+
+
+@bp.orchestration_trigger(context_name="context")
+def echo(context: df.DurableOrchestrationContext):
+    return context.get_input()
+    yield  # a generator, as orchestrators are
+
+
+@bp.orchestration_trigger(context_name="context")
 def flaky_child(context: df.DurableOrchestrationContext):
     job = context.get_input()
     result = yield context.call_activity("flaky", job)
