@@ -23,6 +23,7 @@ SUPPORTED_BINDINGS = frozenset(
         "durableClient",
         "orchestrationTrigger",
         "activityTrigger",
+        "entityTrigger",
     }
 )
 

@@ -20,10 +20,11 @@ import pytest
 
 from emulator.testing import EmbeddedRuntime
 from starters import sdk_event_fifo
+from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "tests" / "apps" / "forward_app"
-SETTINGS = {"START_QUEUE_NAME": "start-requests", "TASKHUB_NAME": "ForwardHub"}
+SETTINGS = app_settings(START_QUEUE_NAME="start-requests", TASKHUB_NAME="ForwardHub")
 BURSTS = [1, 5, 2, 4, 3, 5]  # 20 forwards
 INSTANCE = "burst-1"
 

@@ -73,39 +73,3 @@ def event(kind: EventType, moment: datetime, event_id: int = -1, **fields: Any) 
         "Timestamp": timestamp(moment),
         **fields,
     }
-
-
-# Fields the host leaves out of `historyEvents` unless showHistoryOutput is set.
-_OUTPUT_FIELDS = ("Result", "Input")
-
-
-def public_history(events: list[dict[str, Any]], *, show_output: bool) -> list[dict[str, Any]]:
-    """History as `GET instances/{id}?showHistory=true` shows it.
-
-    Like the host: event types by name, no EventId/IsPlayed bookkeeping, and the
-    orchestrator's own episode markers (OrchestratorStarted/Completed) left out. Task
-    completions name the function they complete and when it was scheduled.
-    """
-    scheduled: dict[int, dict[str, Any]] = {}
-    shown: list[dict[str, Any]] = []
-    for raw in events:
-        kind = EventType(raw["EventType"])
-        if kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated):
-            scheduled[raw["EventId"]] = raw
-        if kind in (EventType.OrchestratorStarted, EventType.OrchestratorCompleted):
-            continue
-        item: dict[str, Any] = {"EventType": kind.name, "Timestamp": raw["Timestamp"]}
-        for key, value in raw.items():
-            if key in ("EventType", "EventId", "IsPlayed", "Timestamp", "Name"):
-                continue
-            if key in _OUTPUT_FIELDS and not show_output:
-                continue
-            item[key] = value
-        if "Name" in raw:
-            item["FunctionName" if kind is not EventType.EventRaised else "Name"] = raw["Name"]
-        source = scheduled.get(raw.get("TaskScheduledId", -2))
-        if source is not None:
-            item["FunctionName"] = source.get("Name")
-            item["ScheduledTime"] = source["Timestamp"]
-        shown.append(item)
-    return shown
