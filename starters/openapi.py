@@ -97,6 +97,10 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "type": "string",
                 "description": "The original body (invalid, dead-lettered).",
             },
+            "bodyEncoding": {
+                "enum": ["base64"],
+                "description": "Present when the body was not UTF-8 text: `body` is its base64.",
+            },
         },
     }
     instance = {
@@ -175,7 +179,11 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
             "201": _json(_ref("Answer"), "Started (or replaced) by this request."),
             "200": _json(_ref("Answer"), "Used the existing instance, or forwarded to it."),
             "202": _json(_ref("Answer"), "Accepted; not decided yet (or queued)."),
-            "400": _problem("Malformed JSON or an unknown query parameter."),
+            "400": _problem(
+                "Malformed JSON (the `refusal` member names the class: syntax, encoding, "
+                "depth, number, duplicate-key), an unknown or repeated query parameter."
+            ),
+            "413": _problem("The body is over the Service Bus message size."),
             "409": _problem("Rejected: an instance runs (or expired, canceled)."),
             "422": _problem("The request breaks the contract, or reuses a key."),
             "503": _problem("The queue is unavailable (nothing was kept), or dead-lettered."),
@@ -197,6 +205,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "200": _json({"type": "object"}, "Event Grid subscription validation answered."),
                 "202": _json({"type": "object"}, "Every event was mapped and enqueued."),
                 "400": _problem("Invalid or unmapped events (the mapped ones were enqueued)."),
+                "413": _problem("Over 1 MiB or 100 events in one batch."),
                 "503": _problem("The queue is unavailable; deliver again."),
             },
         },
