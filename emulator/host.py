@@ -22,6 +22,7 @@ from .data_lock import DataDirectoryLock
 from .durable.http_api import WEBHOOK_PATH, DurableHttpApi
 from .durable.runtime import DurableRuntime, StartMode
 from .durable.store import DurableStore
+from .http_limits import IDLE_TIMEOUT_S, MAX_BODY_BYTES, BoundedSockSite, bounded_requests
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
 from .local_settings import apply_local_settings, read_local_settings
@@ -180,14 +181,14 @@ class EmulatorHost:
         self.http = HttpTriggers(
             http_functions, self.invoker, route_prefix=prefix, enforce_keys=options.enforce_keys
         )
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[bounded_requests])
         app.add_routes(self.api.routes())
         app.add_routes(self.http.aiohttp_routes())
         app.add_routes(ServiceBusRestApi(self.queues).routes())
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
         await runner.setup()
         self._runner = runner
-        await web.SockSite(runner, sock).start()
+        await BoundedSockSite(runner, sock).start()
         await self.runtime.start()
         self.service_bus = ServiceBusTriggers(
             self.queues,
