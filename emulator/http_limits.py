@@ -8,7 +8,8 @@ body with plain text. Here:
 - a connection idle or with an incomplete request head is closed after IDLE_TIMEOUT_S
   (aiohttp's keep-alive timer, which runs from the moment the connection opens);
 - a request body must arrive within BODY_TIMEOUT_S, or the answer is 408;
-- aiohttp's own refusals (413 over the body limit, ...) become RFC 9457 problem documents.
+- aiohttp's own refusals (413 over the body limit, a header its parser refuses, ...)
+  become RFC 9457 problem documents.
 
 Problem types are RFC 9457's generic `about:blank`: the host is product-agnostic.
 """
@@ -22,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_CONNECTIONS = 512
@@ -68,9 +71,7 @@ async def bounded_requests(request: web.Request, handler: Handler) -> web.Stream
         for name, value in error.headers.items():
             if name.lower() not in ("content-type", "content-length"):
                 response.headers[name] = value
-        if error.status == 413:
-            response.force_close()  # the rest of the body is not read
-        return response
+        return response  # aiohttp reads and drops what is left of a body (its lingering time)
 
 
 class _Refusal(asyncio.Protocol):
@@ -95,6 +96,29 @@ class _Refusal(asyncio.Protocol):
         transport.close()
 
 
+class _ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering what its HTTP parser refuses (a header over
+    8190 bytes, a control character in a header, a malformed request line) with a problem
+    document instead of plain text."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        self.log_debug("refused a request from %s: %s", request.remote, message)
+        detail = (message or HTTPStatus(status).phrase).strip()
+        response = problem_response(status, detail.splitlines()[0] if detail else "refused")
+        response.force_close()
+        return response
+
+
 class BoundedSockSite(web.SockSite):
     """A SockSite that accepts at most `max_connections` connections at a time.
 
@@ -106,10 +130,10 @@ class BoundedSockSite(web.SockSite):
     __slots__ = ("_max_connections",)
 
     def __init__(
-        self, runner: web.BaseRunner, sock: socket.socket, max_connections: int = MAX_CONNECTIONS
+        self, runner: web.BaseRunner, sock: socket.socket, max_connections: int | None = None
     ) -> None:
         super().__init__(runner, sock)
-        self._max_connections = max_connections
+        self._max_connections = max_connections or MAX_CONNECTIONS
 
     async def start(self) -> None:
         await web.BaseSite.start(self)  # registers the site with the runner
@@ -117,10 +141,12 @@ class BoundedSockSite(web.SockSite):
         assert server is not None
         limit = self._max_connections
 
+        options = dict(server._kwargs)  # what AppRunner was given for each connection
+        loop = asyncio.get_running_loop()
+
         def factory() -> asyncio.BaseProtocol:
             if len(server.connections) >= limit:
                 return _Refusal()
-            return server()
+            return _ProblemRequestHandler(server, loop=loop, **options)
 
-        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(factory, sock=self._sock, backlog=self._backlog)
