@@ -68,13 +68,25 @@ async def all_records(store: MemoryOutcomeStore) -> list[OutcomeRecord]:
 # -- the readers -------------------------------------------------------------------------
 
 
-@cases
-@given(hostile_documents(), st.sampled_from([strict_json, emulator_json]))
-def test_both_readers_refuse_and_name_the_class(hostile: Hostile, reader: Any) -> None:
+def assert_refused(hostile: Hostile, reader: Any) -> None:
     with pytest.raises(ValueError) as refused:
         reader.read_json(hostile.raw, what="the body")
     assert isinstance(refused.value, reader.JsonRefused)
     assert f"({hostile.refusal})" in str(refused.value)
+
+
+@cases
+@given(hostile_documents(), st.sampled_from([strict_json, emulator_json]))
+def test_both_readers_refuse_and_name_the_class(hostile: Hostile, reader: Any) -> None:
+    assert_refused(hostile, reader)
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_documents(), st.sampled_from([strict_json, emulator_json]))
+def test_both_readers_thoroughly(hostile: Hostile, reader: Any) -> None:
+    """10,000 cases behind the slow marker, whatever the profile (`make test-slow`)."""
+    assert_refused(hostile, reader)
 
 
 @cases
