@@ -248,9 +248,9 @@ def _line_spec(number: int, line: str) -> Any:
     from .producer import StartSpec
 
     try:
-        item = read_json(line, what=f"line {number}")
+        item = read_json(line, what="the line")
     except JsonRefused as refused:
-        return str(refused)
+        return f"line {number}: {refused}"
     if not isinstance(item, dict):
         return f"line {number}: not a JSON object"
     unknown = set(item) - set(FIELDS)

@@ -15,7 +15,7 @@ from .events import EVENT_GRID_VALIDATION, Event, EventError, EventRouter, parse
 from .messages import IncomingMessage, OutgoingMessage, Sender
 from .outcomes import Outcome, OutcomeRecord, OutcomeStore, RecordExists, pending_record
 from .problems import json_problem, problem
-from .strict_json import JsonRefused
+from .strict_json import JsonRefused, check_text
 from .unusable_messages import KeptBody, keep_body, printable, record_id_for_message
 
 logger = logging.getLogger("starters.events")
@@ -129,6 +129,10 @@ class EventApi:
     def _handshake(req: func.HttpRequest) -> func.HttpResponse:
         # CloudEvents webhook spec, section 4: abuse protection.
         origin = req.headers.get("webhook-request-origin")
+        try:
+            check_text(origin or "", "the WebHook-Request-Origin header")
+        except JsonRefused as refusal:  # it is echoed back: it must be text
+            return json_problem(refusal)
         if not origin:
             return problem(
                 400,

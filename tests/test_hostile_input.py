@@ -349,3 +349,21 @@ async def test_the_inbox_records_hostile_messages(
     await api.handle_inbox_dead_letter(IncomingMessage(body.raw, None, message_id), "X", None)
     # Same ID, same body: the dead-lettered copy finds the record its first delivery left.
     assert len(await all_records(store)) == 1
+
+
+@cases
+@given(
+    st.text(alphabet=string.ascii_letters + ".", max_size=10), st.sampled_from(["\ud800", "\udcff"])
+)
+async def test_the_webhook_handshake_refuses_an_origin_that_is_not_text(
+    head: str, surrogate: str
+) -> None:
+    api, _, _ = event_api()
+    req = func.HttpRequest(
+        "OPTIONS",
+        "http://h/api/events",
+        headers={"webhook-request-origin": head + surrogate},
+        body=b"",
+    )
+    problem = problem_of(await api.handle(req))
+    assert problem["status"] == 400 and problem["refusal"] == "encoding"
