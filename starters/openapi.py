@@ -19,6 +19,7 @@ from .http_api import MAX_WAIT_S
 from .outcomes import Outcome
 from .policies import OnFinished, OnRunning, RuntimeStatus
 from .registry import Registry
+from .strict_json import RefusalClass
 
 VERSION = "1.0.0"
 
@@ -124,6 +125,10 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
             "title": {"type": "string"},
             "status": {"type": "integer"},
             "detail": {"type": "string"},
+            "refusal": {
+                "enum": [c.value for c in RefusalClass],
+                "description": "For a body or header the strict JSON reader refused: why.",
+            },
             "violations": {
                 "type": "array",
                 "items": {
