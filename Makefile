@@ -61,10 +61,11 @@ typecheck: venv
 test: lint typecheck azurite iac
 	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Long fault and soak variants (marker `slow`).
+# Long fault and soak variants (marker `slow`), and the property suites' thorough profile
+# (2,000 cases a hostile-input property: over 10,000 in all).
 test-slow: venv azurite
 	AZURITE_TABLE=$(AZURITE) HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
-	AZURITE_TABLE=$(AZURITE) HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/test_bad_input.py $(PYTEST_ARGS)
+	AZURITE_TABLE=$(AZURITE) HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest tests/test_bad_input.py tests/test_hostile_input.py tests/test_hostile_input_on_the_host.py $(PYTEST_ARGS)
 
 format: venv
 	$(BIN)/ruff check --fix .

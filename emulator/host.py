@@ -22,6 +22,7 @@ from .durable.http_api import WEBHOOK_PATH, DurableHttpApi
 from .durable.runtime import DurableRuntime, StartMode
 from .durable.store import DurableStore
 from .host_json import option_error, read_host_json
+from .http_limits import IDLE_TIMEOUT_S, MAX_BODY_BYTES, BoundedSockSite, bounded_requests
 from .http_triggers import HttpTriggers
 from .invoker import Invoker
 from .keys import HostKeys, check_listen_address, guarded_routes
@@ -202,7 +203,7 @@ class EmulatorHost:
         )
         self.http.function_key, self.http.master_key = self.keys.function, self.keys.master
         keys = self.keys
-        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[bounded_requests])
         app.add_routes(guarded_routes(self.api.routes(), lambda h: keys.guard(h, keys.management)))
         app.add_routes(guarded_routes(self.api.rpc_routes(), keys.loopback_only))
         app.add_routes(self.http.aiohttp_routes())
@@ -211,10 +212,10 @@ class EmulatorHost:
                 ServiceBusRestApi(self.queues).routes(), lambda h: keys.guard(h, keys.queue_keys)
             )
         )
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=IDLE_TIMEOUT_S)
         await runner.setup()
         self._runner = runner
-        await web.SockSite(runner, sock).start()
+        await BoundedSockSite(runner, sock).start()
         await self.runtime.start()
         self.service_bus = ServiceBusTriggers(
             self.queues,

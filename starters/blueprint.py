@@ -170,6 +170,19 @@ def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
     async def starter_event_inbox(msg: func.ServiceBusMessage) -> None:
         await (await components.get()).events.handle_inbox(to_incoming(msg))
 
+    @bp.function_name("starter_event_inbox_dead_letters")
+    @bp.service_bus_queue_trigger(
+        arg_name="msg",
+        connection=SERVICE_BUS_CONNECTION,
+        queue_name=INBOX_EXPRESSION + "/$DeadLetterQueue",
+    )
+    async def starter_event_inbox_dead_letters(msg: func.ServiceBusMessage) -> None:
+        await (await components.get()).events.handle_inbox_dead_letter(
+            to_incoming(msg),
+            getattr(msg, "dead_letter_reason", None),
+            getattr(msg, "dead_letter_error_description", None),
+        )
+
 
 def keep_alive_request(spec: OrchestratorSpec, fired_at: datetime) -> StartRequest:
     """The start request of one keep-alive tick, under a reserved request ID producers

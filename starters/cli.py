@@ -28,6 +28,7 @@ from typing import Any
 from .contract import FIELDS, ContractValidator, ContractViolation, build_schema
 from .openapi import build_openapi
 from .registry import Registry
+from .strict_json import JsonRefused, read_json
 
 DEFAULT_REGISTRY = "orchestrators:registry"
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_REJECTED, EXIT_TRANSPORT = 0, 1, 2, 3, 4
@@ -162,9 +163,9 @@ def _read_input(value: str | None) -> Any:
         return None
     raw = Path(value[1:]).read_text() if value.startswith("@") else value
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise InputError(f"--input is not valid JSON: {error}") from None
+        return read_json(raw, what="--input")
+    except JsonRefused as refused:
+        raise InputError(str(refused)) from None
 
 
 def _exit_for(outcome: str) -> int:
@@ -248,9 +249,9 @@ def _line_spec(number: int, line: str) -> Any:
     from .producer import StartSpec
 
     try:
-        item = json.loads(line)
-    except json.JSONDecodeError as error:
-        return f"line {number}: not valid JSON: {error}"
+        item = read_json(line, what="the line")
+    except JsonRefused as refused:
+        return f"line {number}: {refused}"
     if not isinstance(item, dict):
         return f"line {number}: not a JSON object"
     unknown = set(item) - set(FIELDS)

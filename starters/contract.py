@@ -25,6 +25,7 @@ from jsonschema import Draft202012Validator
 
 from .policies import OnFinished, OnRunning, Policy
 from .registry import OrchestratorSpec, Registry
+from .strict_json import JsonRefused, read_json
 
 SCHEMA_VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -264,11 +265,9 @@ class ContractValidator:
     def parse(self, raw: bytes | str) -> dict[str, Any]:
         """Parse a message body into a JSON object, or raise ContractViolation."""
         try:
-            value = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ContractViolation(
-                [Violation(None, f"the body is not valid JSON: {error}")]
-            ) from None
+            value = read_json(raw)
+        except JsonRefused as refused:
+            raise ContractViolation([Violation(None, str(refused))]) from None
         if not isinstance(value, dict):
             raise ContractViolation([Violation(None, "the body must be a JSON object")])
         return value

@@ -27,10 +27,15 @@ from .contract import (
     request_id_for,
 )
 from .policies import OnFinished, OnRunning
+from .strict_json import JsonRefused, RefusalClass, read_json
 
 EVENT_GRID_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 CLOUDEVENTS_JSON = "application/cloudevents+json"
 CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
+# Event Grid delivers at most 1 MB per request (preferredBatchSizeInKilobytes <= 1024);
+# a batch's events are sent to the queue together, so their number is bounded too.
+MAX_BATCH_BYTES = 1024 * 1024
+MAX_BATCH_EVENTS = 100
 _PLACEHOLDER = re.compile(r"\{([^{}|]+)(?:\|(\w+))?\}")
 
 
@@ -164,9 +169,12 @@ def parse_cloudevent(raw: Any) -> Event:
 def parse_event_grid(raw: Any) -> Event:
     if not isinstance(raw, dict):
         raise EventError("an Event Grid event must be a JSON object")
+    topic = raw.get("topic")
+    if topic is not None and not isinstance(topic, str):
+        raise EventError("an Event Grid event's 'topic' must be a string")
     return Event(
         id=_text(raw, "id", "Event Grid"),
-        source=raw.get("topic") or "eventgrid",
+        source=topic or "eventgrid",
         type=_text(raw, "eventType", "Event Grid"),
         subject=raw.get("subject"),
         time=raw.get("eventTime"),
@@ -176,15 +184,22 @@ def parse_event_grid(raw: Any) -> Event:
 
 
 def parse_events(body: bytes | str, content_type: str | None) -> list[Event | EventError]:
-    """Every event in a body (one structured CloudEvent, a batch, or Event Grid's array)."""
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EventError(f"the body is not valid JSON: {error}") from None
+    """Every event in a body (one structured CloudEvent, a batch, or Event Grid's array).
+
+    Raises JsonRefused for a body the strict reader refuses or a batch over the limits
+    (class `size`), EventError for a body that holds no events.
+    """
+    document = read_json(body, max_bytes=MAX_BATCH_BYTES)
     kind = (content_type or "").split(";")[0].strip().lower()
     items = document if isinstance(document, list) else [document]
     if not items:
         raise EventError("no events in the body")
+    if len(items) > MAX_BATCH_EVENTS:
+        raise JsonRefused(
+            RefusalClass.SIZE,
+            f"{len(items)} events, over the limit of {MAX_BATCH_EVENTS} per batch",
+            "the batch",
+        )
     parsed: list[Event | EventError] = []
     for item in items:
         try:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .clock import Clock, SystemClock
 from .contract import (
@@ -34,8 +34,6 @@ from .contract import (
     ContractViolation,
     StartRequest,
     fingerprint,
-    is_instance_id,
-    is_request_id,
 )
 from .forwarding import acknowledges, forward_payload
 from .instances import InstanceClient, InstanceSnapshot
@@ -57,6 +55,7 @@ from .outcomes import (
 from .policies import FINISHED_STATUSES, Action, Decision, OnRunning, QueuePosition, decide
 from .registry import OrchestratorSpec
 from .settings import HandlerSettings
+from .unusable_messages import keep_body, lenient_fields, printable
 
 logger = logging.getLogger("starters.handler")
 
@@ -161,15 +160,17 @@ class StartHandler:
     ) -> HandlingResult:
         """Record `dead-lettered` for a message that ended in the dead-letter sub-queue."""
         now = self.clock.now()
-        fields = _lenient_fields(message)
-        why = "; ".join(p for p in (reason, description) if p) or "dead-lettered by Service Bus"
+        fields = lenient_fields(message)
+        why = printable(
+            "; ".join(p for p in (reason, description) if p) or "dead-lettered by Service Bus"
+        )
         try:
             # A valid request keeps its request fingerprint, so a resubmission matches it.
             body_fingerprint = self.validator.validate_bytes(
                 message.body, session_id=message.session_id, admit_keep_alive=True
             ).fingerprint
-        except ContractViolation:
-            body_fingerprint = fingerprint(fields.body_text)
+        except Exception:  # whatever the content, the dead-lettered message gets its record
+            body_fingerprint = fingerprint(fields.body.text)
         record = OutcomeRecord(
             request_id=fields.request_id,
             instance_id=fields.instance_id,
@@ -180,7 +181,8 @@ class StartHandler:
             reason=why,
             decided_at=now,
             delivery_count=message.delivery_count,
-            body=fields.body_text,
+            body=fields.body.text,
+            body_encoding=fields.body.encoding,
         )
         result = await self._record_dead_letter(record, message.delivery_count)
         logger.error(
@@ -710,18 +712,19 @@ class StartHandler:
         self, message: IncomingMessage, violation: ContractViolation
     ) -> HandlingResult:
         now = self.clock.now()
-        fields = _lenient_fields(message)
+        fields = lenient_fields(message)
         record = OutcomeRecord(
             request_id=fields.request_id,
             instance_id=fields.instance_id,
             orchestrator=fields.orchestrator,
             outcome=Outcome.INVALID,
             received_at=message.enqueued_time or now,
-            fingerprint=fingerprint(fields.body_text),
-            reason=str(violation),
+            fingerprint=fingerprint(fields.body.text),
+            reason=printable(str(violation)),
             decided_at=now,
             delivery_count=message.delivery_count,
-            body=fields.body_text,
+            body=fields.body.text,
+            body_encoding=fields.body.encoding,
         )
         stored = await self._insert_decided(record)
         logger.error(
@@ -743,7 +746,7 @@ class StartHandler:
         self, request: StartRequest, message: IncomingMessage, existing: OutcomeRecord
     ) -> HandlingResult:
         now = self.clock.now()
-        body = message.body.decode("utf-8", errors="replace")
+        body = keep_body(message.body)
         record = OutcomeRecord(
             request_id=request.request_id,
             instance_id=request.instance_id,
@@ -757,7 +760,8 @@ class StartHandler:
             ),
             decided_at=now,
             delivery_count=message.delivery_count,
-            body=body,
+            body=body.text,
+            body_encoding=body.encoding,
         )
         stored = await self._insert_decided(record)
         return HandlingResult(
@@ -804,40 +808,6 @@ class StartHandler:
                 }
             )
         )
-
-
-@dataclass(frozen=True)
-class _LenientFields:
-    request_id: str
-    instance_id: str
-    orchestrator: str
-    body_text: str
-
-
-def _lenient_fields(message: IncomingMessage) -> _LenientFields:
-    """Whatever identifying fields an invalid or dead-lettered message still carries."""
-    text = message.body.decode("utf-8", errors="replace")
-    try:
-        body: Any = json.loads(text)
-    except json.JSONDecodeError:
-        body = None
-    body = body if isinstance(body, dict) else {}
-    request_id = body.get("requestId")
-    if not is_request_id(request_id):
-        # Derived from the message, so a redelivery of the same bad message lands on the
-        # same record instead of piling up new ones.
-        base = message.message_id.split(":")[0]
-        request_id = base if is_request_id(base) else "msg-" + fingerprint(message.message_id)[:32]
-    instance_id = body.get("instanceId")
-    if not is_instance_id(instance_id):
-        instance_id = message.session_id or ""
-    orchestrator = body.get("orchestrator")
-    return _LenientFields(
-        request_id=str(request_id),
-        instance_id=str(instance_id),
-        orchestrator=orchestrator if isinstance(orchestrator, str) else "",
-        body_text=text,
-    )
 
 
 def _int_property(message: IncomingMessage, name: str) -> int:

@@ -11,7 +11,7 @@ import json
 import logging
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
@@ -36,7 +36,8 @@ from .outcomes import (
     VersionConflict,
     pending_record,
 )
-from .problems import problem
+from .problems import json_problem, problem
+from .strict_json import JsonRefused, check_text, read_json
 
 logger = logging.getLogger("starters.http")
 
@@ -80,6 +81,31 @@ def _wait_problem(error: WaitError) -> func.HttpResponse:
         str(error),
         kind="invalid-parameter",
         violations=[Violation("wait", str(error))],
+    )
+
+
+def repeated_parameters(req: func.HttpRequest) -> list[str]:
+    """Query parameters given more than once. The worker's `params` keeps one value per
+    name (the host may join them with commas), so the URL is read, not `params`."""
+    names = [name for name, _ in parse_qsl(urlsplit(req.url).query, keep_blank_values=True)]
+    return sorted({name for name in names if names.count(name) > 1})
+
+
+def _query_problem(req: func.HttpRequest) -> func.HttpResponse | None:
+    repeated = repeated_parameters(req)
+    if not repeated:
+        return None
+    detail = (
+        "query parameter(s) given more than once: "
+        + ", ".join(repeated)
+        + " (each may appear once, so that the request means one thing)"
+    )
+    return problem(
+        400,
+        "Repeated query parameter",
+        detail,
+        kind="repeated-parameter",
+        violations=[Violation(name, "given more than once") for name in repeated],
     )
 
 
@@ -156,6 +182,9 @@ class StartApi:
 
         With `?wait=<seconds>` it answers like the seed when the decision comes in time.
         """
+        refused = _query_problem(req)
+        if refused is not None:
+            return refused
         try:
             wait = parse_wait(req)
         except WaitError as error:
@@ -171,19 +200,21 @@ class StartApi:
                 kind="unknown-parameter",
             )
         raw = req.get_body() or b""
-        if raw.strip():
-            try:
-                input_value = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as error:
-                return problem(
-                    400,
-                    "Malformed JSON",
-                    f"the request body (the orchestration input) is not valid JSON: {error}",
-                    kind="malformed-json",
-                )
-        else:
-            input_value = None
         key = req.headers.get(IDEMPOTENCY_HEADER)
+        try:
+            if key is not None:
+                check_text(key, f"the {IDEMPOTENCY_HEADER} header")
+            input_value = (
+                read_json(
+                    raw,
+                    what="the request body (the orchestration input)",
+                    max_bytes=self.validator.max_message_bytes,
+                )
+                if raw.strip()
+                else None
+            )
+        except JsonRefused as refusal:
+            return json_problem(refusal)
         body: dict[str, Any] = {
             "schemaVersion": SCHEMA_VERSION,
             "orchestrator": req.route_params.get("functionName", ""),
@@ -329,6 +360,9 @@ class StartApi:
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
             return _invalid_request_id(request_id)
+        refused = _query_problem(req)
+        if refused is not None:
+            return refused
         try:
             wait = parse_wait(req)
         except WaitError as error:

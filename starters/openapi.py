@@ -21,6 +21,7 @@ from .http_api import MAX_WAIT_S
 from .outcomes import Outcome
 from .policies import OnFinished, OnRunning, RuntimeStatus
 from .registry import Registry
+from .strict_json import RefusalClass
 
 VERSION = "1.0.0"
 
@@ -99,6 +100,10 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "type": "string",
                 "description": "The original body (invalid, dead-lettered).",
             },
+            "bodyEncoding": {
+                "enum": ["base64"],
+                "description": "Present when the body was not UTF-8 text: `body` is its base64.",
+            },
         },
     }
     instance = {
@@ -122,6 +127,10 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
             "title": {"type": "string"},
             "status": {"type": "integer"},
             "detail": {"type": "string"},
+            "refusal": {
+                "enum": [c.value for c in RefusalClass],
+                "description": "For a body or header the strict JSON reader refused: why.",
+            },
             "violations": {
                 "type": "array",
                 "items": {
@@ -181,7 +190,11 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
             "201": _json(_ref("Answer"), "Started (or replaced) by this request."),
             "200": _json(_ref("Answer"), "Used the existing instance, or forwarded to it."),
             "202": _json(_ref("Answer"), "Accepted; not decided yet (or queued)."),
-            "400": _problem("Malformed JSON or an unknown query parameter."),
+            "400": _problem(
+                "Malformed JSON (the `refusal` member names the class: syntax, encoding, "
+                "depth, number, duplicate-key), an unknown or repeated query parameter."
+            ),
+            "413": _problem("The body is over the Service Bus message size."),
             "409": _problem("Rejected: an instance runs (or expired, canceled)."),
             "422": _problem("The request breaks the contract, or reuses a key."),
             "503": _problem("The queue is unavailable (nothing was kept), or dead-lettered."),
@@ -203,6 +216,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "200": _json({"type": "object"}, "Event Grid subscription validation answered."),
                 "202": _json({"type": "object"}, "Every event was mapped and enqueued."),
                 "400": _problem("Invalid or unmapped events (the mapped ones were enqueued)."),
+                "413": _problem("Over 1 MiB or 100 events in one batch."),
                 "503": _problem("The queue is unavailable; deliver again."),
             },
         },

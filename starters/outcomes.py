@@ -71,6 +71,8 @@ class OutcomeRecord:
     delivery_count: int = 0
     # The original body, kept for `invalid` records so nothing a producer sent is lost.
     body: str | None = None
+    # "base64" when `body` holds the base64 of bytes that were not UTF-8 text.
+    body_encoding: str | None = None
     # The highest send attempt scheduled for this request; older copies are stale.
     attempt: int = 0
     claim_token: str | None = None
@@ -99,6 +101,8 @@ class OutcomeRecord:
         }
         if self.body is not None:
             public["body"] = self.body
+        if self.body_encoding is not None:
+            public["bodyEncoding"] = self.body_encoding
         return public
 
 
@@ -175,6 +179,7 @@ def record_to_storage(record: OutcomeRecord) -> dict[str, Any]:
         "decidedAt": record.decided_at.isoformat() if record.decided_at else None,
         "deliveryCount": record.delivery_count,
         "body": record.body,
+        "bodyEncoding": record.body_encoding,
         "attempt": record.attempt,
         "claimToken": record.claim_token,
         "claimUntil": record.claim_until.isoformat() if record.claim_until else None,
@@ -201,6 +206,7 @@ def record_from_storage(data: dict[str, Any], version: int) -> OutcomeRecord:
         decided_at=when("decidedAt"),
         delivery_count=int(data.get("deliveryCount") or 0),
         body=data.get("body"),
+        body_encoding=data.get("bodyEncoding"),
         attempt=int(data.get("attempt") or 0),
         claim_token=data.get("claimToken"),
         claim_until=when("claimUntil"),

@@ -9,6 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from .contract import Violation
+from .strict_json import JsonRefused, RefusalClass
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:singleton-starters:problem:"
@@ -53,3 +54,17 @@ def problem(
         headers=dict(headers or {}),
         mimetype=PROBLEM_CONTENT_TYPE,
     )
+
+
+def json_problem(refused: JsonRefused) -> func.HttpResponse:
+    """A document the strict reader refused: 413 when too large, 400 otherwise. The
+    `refusal` member names the class (size, encoding, syntax, depth, number, duplicate-key)."""
+    status, title, kind = _JSON_PROBLEMS.get(refused.refusal, _MALFORMED)
+    return problem(status, title, str(refused), kind=kind, extra={"refusal": refused.refusal.value})
+
+
+_MALFORMED = (400, "Malformed JSON", "malformed-json")
+_JSON_PROBLEMS = {
+    RefusalClass.SIZE: (413, "Content too large", "content-too-large"),
+    RefusalClass.ENCODING: (400, "Invalid text encoding", "invalid-encoding"),
+}

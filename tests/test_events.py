@@ -16,6 +16,7 @@ from emulator.testing import EmbeddedRuntime
 from orchestrators import EVENT_MAPPINGS
 from starters.contract import ContractValidator, request_id_for
 from starters.events import EventError, EventRouter, parse_events, render
+from starters.strict_json import JsonRefused
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +87,7 @@ def test_unmappable_events_say_why(validator: ContractValidator) -> None:
         router.to_request(bad)
     parsed = parse_events(json.dumps([{"specversion": "0.3", "id": "x"}]), None)
     assert isinstance(parsed[0], EventError) and "specversion" in str(parsed[0])
-    with pytest.raises(EventError, match="not valid JSON"):
+    with pytest.raises(JsonRefused, match=re.escape("(syntax): not valid JSON")):
         parse_events(b"{nope", None)
     assert render("{id}", parse_events(json.dumps(cloudevent("x")), None)[0]) == "x"  # type: ignore[arg-type]
 

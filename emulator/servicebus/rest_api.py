@@ -16,15 +16,17 @@ Answers `201` on send. Refusals are RFC 9457 problem documents naming the violat
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 from ..durable.history import parse_time
 from .session_queue import NewMessage, QueueError, SessionQueues, UnknownQueue
+from .strict_json import JsonRefused, check_text, read_json
 
 BATCH_CONTENT_TYPE = "application/vnd.microsoft.servicebus.json"
 # Headers that are HTTP's own, not custom message properties.
@@ -51,12 +53,17 @@ _STANDARD_HEADERS = frozenset(
 )
 
 
-def _problem(status: int, title: str, detail: str) -> web.Response:
-    # No problem type of its own: `about:blank` says the status code is the whole story,
-    # and the title names which refusal it is.
+# TimeSpan.MaxValue, in seconds: the longest TimeToLive Service Bus accepts.
+MAX_TIME_TO_LIVE_S = 922_337_203_685.4775807
+MAX_SEQUENCE_NUMBER = 2**63 - 1
+_STRING_PROPERTIES = ("SessionId", "MessageId", "Label", "CorrelationId", "ContentType")
+
+
+def _problem(status: int, detail: str) -> web.Response:
+    # RFC 9457's generic type: the status says what kind of refusal, `detail` says why.
     body = {
         "type": "about:blank",
-        "title": title,
+        "title": HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
     }
@@ -64,12 +71,35 @@ def _problem(status: int, title: str, detail: str) -> web.Response:
 
 
 def _when(value: Any) -> datetime:
-    text = str(value)
+    if not isinstance(value, str):
+        raise QueueError(f"ScheduledEnqueueTimeUtc must be a date string, got {value!r}")
     try:
-        moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        moment = parse_time(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            moment = parse_time(value)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        raise QueueError(
+            f"ScheduledEnqueueTimeUtc {value!r} is not a date between 0001-01-01 and 9999-12-31"
+        ) from None
+
+
+def _time_to_live(value: Any) -> timedelta:
+    """Seconds, as the REST API takes it: positive and at most TimeSpan.MaxValue."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        raise QueueError(f"TimeToLive {value!r} is not a number of seconds") from None
+    if not 0 < seconds <= MAX_TIME_TO_LIVE_S:  # also refuses NaN and infinities
+        raise QueueError(
+            f"TimeToLive {value!r} is out of range: more than 0 and at most "
+            f"{MAX_TIME_TO_LIVE_S} seconds (TimeSpan.MaxValue)"
+        )
+    return timedelta(seconds=seconds)
 
 
 def _message(body: bytes, content_type: str | None, broker: Any, user: Any) -> NewMessage:
@@ -79,28 +109,25 @@ def _message(body: bytes, content_type: str | None, broker: Any, user: Any) -> N
         raise QueueError("BrokerProperties must be a JSON object")
     if user is not None and not isinstance(user, dict):
         raise QueueError("UserProperties must be a JSON object")
+    for key in _STRING_PROPERTIES:
+        if broker.get(key) is not None and not isinstance(broker[key], str):
+            raise QueueError(f"BrokerProperties {key} must be a string, got {broker[key]!r}")
     message = NewMessage(body=body, content_type=content_type)
     for key, value in broker.items():
         if key == "SessionId":
-            message.session_id = None if value is None else str(value)
+            message.session_id = value
         elif key == "MessageId":
-            message.message_id = None if value is None else str(value)
+            message.message_id = value
         elif key == "ScheduledEnqueueTimeUtc":
-            try:
-                message.scheduled_enqueue_time = _when(value)
-            except ValueError:
-                raise QueueError(f"ScheduledEnqueueTimeUtc {value!r} is not a date") from None
+            message.scheduled_enqueue_time = _when(value)
         elif key == "TimeToLive":
-            try:
-                message.time_to_live = timedelta(seconds=float(value))
-            except (TypeError, ValueError):
-                raise QueueError(f"TimeToLive {value!r} is not a number of seconds") from None
+            message.time_to_live = _time_to_live(value)
         elif key == "Label":
-            message.label = str(value)
+            message.label = value
         elif key == "CorrelationId":
-            message.correlation_id = str(value)
+            message.correlation_id = value
         elif key == "ContentType":
-            message.content_type = str(value)
+            message.content_type = value
     message.application_properties = dict(user or {})
     return message
 
@@ -126,30 +153,27 @@ class ServiceBusRestApi:
                 messages = self._batch(raw)
             else:
                 header = request.headers.get("BrokerProperties")
-                try:
-                    broker = json.loads(header) if header else {}
-                except json.JSONDecodeError as error:
-                    raise QueueError(f"BrokerProperties is not valid JSON: {error}") from None
+                broker = read_json(header, "the BrokerProperties header") if header else {}
                 user = {
                     key: value
                     for key, value in request.headers.items()
                     if key.lower() not in _STANDARD_HEADERS and not key.lower().startswith("x-ms-")
                 }
+                for key, value in user.items():
+                    check_text(key, "a header name")
+                    check_text(value, f"the {key} header")
                 content_type = request.headers.get("Content-Type")
                 messages = [_message(raw, content_type, broker, user)]
             self.queues.send(queue, messages)
         except UnknownQueue as error:
-            return _problem(404, "Unknown queue", str(error))
-        except QueueError as error:
-            return _problem(400, "Invalid message", str(error))
+            return _problem(404, str(error))
+        except (QueueError, JsonRefused) as error:
+            return _problem(400, str(error))
         return web.Response(status=201)
 
     @staticmethod
     def _batch(raw: bytes) -> list[NewMessage]:
-        try:
-            items = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise QueueError(f"the batch is not valid JSON: {error}") from None
+        items = read_json(raw, "the batch")
         if not isinstance(items, list) or not items:
             raise QueueError("a batch is a non-empty JSON array of messages")
         messages = []
@@ -172,28 +196,36 @@ class ServiceBusRestApi:
         try:
             messages = self.queues.dead_letters(request.match_info["queue"])
         except UnknownQueue as error:
-            return _problem(404, "Unknown queue", str(error))
+            return _problem(404, str(error))
         return web.json_response([m.to_json() for m in messages])
 
-    def _seq(self, request: web.Request) -> int | None:
-        try:
-            return int(request.match_info["seq"])
-        except ValueError:
-            return None
+    @staticmethod
+    def _seq(request: web.Request) -> int:
+        text = request.match_info["seq"]
+        if re.fullmatch(r"[0-9]{1,19}", text) is None or int(text) > MAX_SEQUENCE_NUMBER:
+            raise QueueError(
+                f"sequence number {text[:40]!r} is not an integer from 0 to {MAX_SEQUENCE_NUMBER}"
+            )
+        return int(text)
 
     async def get_dead_letter(self, request: web.Request) -> web.Response:
-        seq = self._seq(request)
-        message = (
-            self.queues.dead_letter_by_number(request.match_info["queue"], seq)
-            if seq is not None
-            else None
-        )
+        try:
+            message = self.queues.dead_letter_by_number(
+                request.match_info["queue"], self._seq(request)
+            )
+        except QueueError as error:
+            return _problem(400, str(error))
         if message is None:
-            return _problem(404, "Unknown message", "no such dead-lettered message")
+            return _problem(404, "no such dead-lettered message")
         return web.json_response(message.to_json())
 
     async def delete_dead_letter(self, request: web.Request) -> web.Response:
-        seq = self._seq(request)
-        if seq is None or not self.queues.delete_dead_letter(request.match_info["queue"], seq):
-            return _problem(404, "Unknown message", "no such dead-lettered message")
+        try:
+            deleted = self.queues.delete_dead_letter(
+                request.match_info["queue"], self._seq(request)
+            )
+        except QueueError as error:
+            return _problem(400, str(error))
+        if not deleted:
+            return _problem(404, "no such dead-lettered message")
         return web.Response(status=204)

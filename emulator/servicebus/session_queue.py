@@ -81,6 +81,15 @@ _COLUMNS = (
 )
 
 
+def _saturating_add(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, or the last representable moment (a scheduled time in 9999 plus a
+    long time-to-live means "never expires", as in Service Bus)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=moment.tzinfo)
+
+
 class QueueError(ValueError):
     """A send or settle that Service Bus would refuse; the message says why."""
 
@@ -275,7 +284,7 @@ class SessionQueues:
                         json.dumps(broker),
                         now_s,
                         timestamp(max(visible, now)),
-                        timestamp(max(visible, now) + ttl),
+                        timestamp(_saturating_add(max(visible, now), ttl)),
                     ),
                 )
                 results.append(int(cursor.lastrowid or 0))
