@@ -32,6 +32,7 @@ from emulator.servicebus.rest_api import MAX_SEQUENCE_NUMBER, MAX_TIME_TO_LIVE_S
 from emulator.servicebus.session_queue import NewMessage
 from emulator.testing import EmbeddedRuntime, start_serve, stop_serve, wait_listening
 from starters.unusable_messages import record_id_for_message
+from tests.embedded_app import app_settings
 from tests.hostile import CASES, Hostile, cloudevent_with, hostile_documents, start_request_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +47,9 @@ cases = settings(max_examples=CASES, suppress_health_check=[HealthCheck.too_slow
 
 @pytest.fixture(scope="module")
 def host_url() -> Iterator[str]:
-    process, port = start_serve(ROOT, settings=SETTINGS, args=("--log-level", "ERROR"))
+    process, port = start_serve(
+        ROOT, settings=app_settings(**SETTINGS), args=("--log-level", "ERROR")
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_listening(port, process))
@@ -288,7 +291,9 @@ async def drained(runtime: EmbeddedRuntime, queue: str) -> None:
 @pytest.mark.parametrize("case", sorted(POISON))
 async def test_a_poison_message_ends_in_exactly_one_record(case: str, tmp_path: Path) -> None:
     poison = POISON[case]
-    async with EmbeddedRuntime(ROOT, settings=SETTINGS, data_dir=tmp_path) as runtime:
+    async with EmbeddedRuntime(
+        ROOT, settings=app_settings(tmp_path, **SETTINGS), data_dir=tmp_path
+    ) as runtime:
         session = f"poison-{case}"
         # 1. The start queue, through the REST API: a MessageId that is a request ID, and
         #    a body whose requestId the strict reader cannot trust.
@@ -352,7 +357,10 @@ async def test_a_body_over_the_limit_gets_a_problem_document(
 ) -> None:
     monkeypatch.setattr(http_limits, "MAX_BODY_BYTES", 1024 * 1024)
     monkeypatch.setattr("emulator.host.MAX_BODY_BYTES", 1024 * 1024)
-    async with EmbeddedRuntime(ROOT, settings=SETTINGS) as runtime, aiohttp.ClientSession() as http:
+    async with (
+        EmbeddedRuntime(ROOT, settings=app_settings(**SETTINGS)) as runtime,
+        aiohttp.ClientSession() as http,
+    ):
         for path in ("/api/orchestrators/long_job/job-1", "/event-inbox/messages"):
             async with http.post(runtime.base_url + path, data=b"x" * (2 * 1024 * 1024)) as r:
                 assert r.status == 413
@@ -364,7 +372,7 @@ async def test_a_body_over_the_limit_gets_a_problem_document(
 
 async def test_connections_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http_limits, "MAX_CONNECTIONS", 4)
-    async with EmbeddedRuntime(ROOT, settings=SETTINGS) as runtime:
+    async with EmbeddedRuntime(ROOT, settings=app_settings(**SETTINGS)) as runtime:
         port = runtime.host.port
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
         try:
@@ -392,7 +400,7 @@ async def test_connections_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_incomplete_requests_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("emulator.host.IDLE_TIMEOUT_S", 0.5)
     monkeypatch.setattr(http_limits, "BODY_TIMEOUT_S", 0.5)
-    async with EmbeddedRuntime(ROOT, settings=SETTINGS) as runtime:
+    async with EmbeddedRuntime(ROOT, settings=app_settings(**SETTINGS)) as runtime:
         port = runtime.host.port
         # A request head that never ends: closed, without an answer.
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
