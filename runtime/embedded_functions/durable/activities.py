@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from azure.functions import _durable_functions as df_codec
 
@@ -19,9 +19,6 @@ from .history import EventType, event
 from .instances import EVENT
 from .statuses import FINISHED
 from .store import ActivityItem, DurableStore
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger("embedded_functions.durable")
 
@@ -38,17 +35,7 @@ class ActivityRunning:
     _wake: asyncio.Event
     _executor: ThreadPoolExecutor
 
-    def _enqueue(
-        self,
-        instance_id: str,
-        kind: str,
-        body: dict[str, Any],
-        *,
-        visible_at: str | None = None,
-        execution_id: str | None = None,
-        meta: dict[str, Any] | None = None,
-    ) -> None:
-        raise NotImplementedError  # DurableRuntime's
+    _enqueue: Callable[..., None]  # DurableRuntime's: an inbox item for an instance
 
     # -- activities ---------------------------------------------------------------------
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .episode_actions import EpisodeActions
+from .episode_endings import EpisodeEndings
 from .history import EventType, event
 from .instances import EVENT, RESUME, START, SUSPEND, TERMINATE
 from .payloads import stored_input
@@ -18,11 +20,6 @@ from .replay import (
 )
 from .statuses import FINISHED, RUNNING, RuntimeStatus
 from .store import InboxItem
-
-if TYPE_CHECKING:
-    pass
-from .episode_actions import EpisodeActions
-from .episode_endings import EpisodeEndings
 
 logger = logging.getLogger("embedded_functions.durable")
 

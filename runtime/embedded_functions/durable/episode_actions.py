@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .episode_base import EpisodeBase
 from .history import RETRY_STATE_FIELD, EventType, event, parse_time, timestamp
 from .instances import EVENT
 from .payloads import stored_input
@@ -18,12 +18,6 @@ from .replay import (
 )
 from .statuses import RUNNING
 from .store import ActivityItem, InboxItem
-
-if TYPE_CHECKING:
-    pass
-from .episode_base import EpisodeBase
-
-logger = logging.getLogger("embedded_functions.durable")
 
 
 class EpisodeActions(EpisodeBase):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +10,6 @@ from .store import InboxItem, InstanceRow
 
 if TYPE_CHECKING:
     from .runtime import DurableRuntime
-
-logger = logging.getLogger("embedded_functions.durable")
 
 
 class EpisodeBase:

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .episode_base import EpisodeBase
 from .history import EventType, event
 from .instances import EVENT
 from .statuses import RuntimeStatus
-
-if TYPE_CHECKING:
-    pass
-from .episode_base import EpisodeBase
-
-logger = logging.getLogger("embedded_functions.durable")
 
 
 class EpisodeEndings(EpisodeBase):

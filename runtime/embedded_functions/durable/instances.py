@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -11,9 +10,6 @@ from typing import Any
 from .history import parse_time, status_time
 from .payloads import parse_stored
 from .store import InstanceRow
-
-logger = logging.getLogger("embedded_functions.durable")
-
 
 # An inbox item's kind.
 START, EVENT, TERMINATE, SUSPEND, RESUME = "start", "event", "terminate", "suspend", "resume"
