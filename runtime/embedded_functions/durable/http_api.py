@@ -21,6 +21,7 @@ from aiohttp import web
 
 from .entity_http import EntityHttpApi
 from .history import parse_time, timestamp
+from .http_routes import ONE, REST, Handler, Route, dispatch
 from .instance_ids import InvalidInstanceId, check_instance_id
 from .instances import InstanceExists, ListQuery, UnknownInstance, UnknownOrchestrator
 from .paging import DEFAULT_PAGE_SIZE, ContinuationTokens, InvalidContinuationToken
@@ -88,6 +89,7 @@ class DurableHttpApi:
         # With keys enforced, the URLs it hands out carry the system key, as the host's do.
         self.system_key = system_key
         self.tokens = ContinuationTokens(runtime.hub_name)
+        self._routes = self._route_table()
 
     def client_binding(self) -> str:
         """The JSON the host hands a `durable_client_input` binding."""
@@ -148,44 +150,36 @@ class DurableHttpApi:
         path = unquote_plus(raw)[len(base_path) :].strip("/")
         parts = path.split("/") if path else []
         try:
-            if parts[:1] == ["orchestrators"] and 2 <= len(parts) <= 3:
-                if request.method != "POST":
-                    return web.Response(status=404)
-                return await self._start(request, parts[1], parts[2] if len(parts) == 3 else None)
-            if parts[:1] == ["instances"]:
-                return await self._instances(request, parts[1:])
-            if parts[:1] == ["entities"]:
-                return await self.entity_api.handle(request, parts[1:])
-            return web.Response(status=404)
+            return await dispatch(self._routes, request, parts)
         except Exception as error:  # the host's catch-all
             return _error(500, "Something went wrong while processing your request", error)
 
-    async def _instances(self, request: web.Request, rest: list[str]) -> web.StreamResponse:
-        method = request.method
-        if not rest or rest == [""]:
-            if method == "GET":
-                return self._list(request)
-            if method == "DELETE":
-                return self._purge_by(request)
-            return web.Response(status=404)
-        instance_id = rest[0]
-        if len(rest) == 1:
-            if method == "GET":
-                return self._status(request, instance_id)
-            if method == "DELETE":
-                return self._purge(instance_id)
-            return web.Response(status=404)
-        if len(rest) == 3 and rest[1] == "raiseEvent" and method == "POST":
-            return await self._raise_event(request, instance_id, rest[2])
-        if len(rest) == 2 and method == "POST":
-            operation = rest[1].lower()
-            if operation in ("terminate", "suspend", "resume"):
-                return self._control(request, instance_id, operation)
-            if operation == "restart":
-                return await self._restart(request, instance_id)
-            if operation == "rewind":
-                return self._rewind(request, instance_id)
-        return web.Response(status=404)
+    def _route_table(self) -> list[Route]:
+        """The paths of the module docstring, in the order they are tried."""
+        start = self._start
+        return [
+            Route("POST", ("orchestrators", ONE), lambda r, a: start(r, a[0], None)),
+            Route("POST", ("orchestrators", ONE, ONE), lambda r, a: start(r, a[0], a[1])),
+            Route("GET", ("instances",), lambda r, a: self._list(r)),
+            Route("DELETE", ("instances",), lambda r, a: self._purge_by(r)),
+            Route("GET", ("instances", ONE), lambda r, a: self._status(r, a[0])),
+            Route("DELETE", ("instances", ONE), lambda r, a: self._purge(a[0])),
+            Route(
+                "POST",
+                ("instances", ONE, "raiseEvent", ONE),
+                lambda r, a: self._raise_event(r, a[0], a[1]),
+            ),
+            *(
+                Route("POST", ("instances", ONE, op), self._controller(op), any_case=True)
+                for op in ("terminate", "suspend", "resume")
+            ),
+            Route("POST", ("instances", ONE, "restart"), lambda r, a: self._restart(r, a[0]), True),
+            Route("POST", ("instances", ONE, "rewind"), lambda r, a: self._rewind(r, a[0]), True),
+            Route("*", ("entities", REST), self.entity_api.handle),
+        ]
+
+    def _controller(self, operation: str) -> Handler:
+        return lambda request, captured: self._control(request, captured[0], operation)
 
     def _check_status_response(self, request: web.Request, instance_id: str) -> web.Response:
         origin = f"{request.scheme}://{request.host}"
