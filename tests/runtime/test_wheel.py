@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -39,19 +40,18 @@ def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_the_wheel_installs_and_runs_the_documented_example(tmp_path: Path) -> None:
     assert len(TEST_TOOLS) == 2, TEST_TOOLS
+    # Built from a clean copy: an in-tree build/ directory would leave stale modules behind.
+    source = tmp_path / "runtime"
+    leftovers = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    shutil.copytree(ROOT / "runtime", source, ignore=leftovers)
     wheels = tmp_path / "wheels"
-    run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "-w",
-        wheels,
-        ROOT / "runtime",
-        cwd=tmp_path,
-    )
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", wheels, source, cwd=tmp_path)
     (wheel,) = wheels.glob("embedded_functions-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"embedded_functions", "emulator"}  # the runtime and its former name only
+    assert "embedded_functions/py.typed" in names
     venv.create(tmp_path / "env", with_pip=True)
     python = tmp_path / "env" / "bin" / "python"
     run(python, "-m", "pip", "install", "--quiet", wheel, *TEST_TOOLS, cwd=tmp_path)

@@ -29,6 +29,7 @@ from typing import Any
 from ..clock import RuntimeClock
 from ..durable.history import parse_time, timestamp
 from .config import QueueSettings
+from .dead_letter_queue import DeadLetterQueue
 from .messages import (
     COLUMNS,
     DEAD_LETTER_SUFFIX,
@@ -47,7 +48,7 @@ from .messages import (
 logger = logging.getLogger("embedded_functions.servicebus")
 
 
-class SessionQueues:
+class SessionQueues(DeadLetterQueue):
     def __init__(
         self,
         path: str | Path | None,
@@ -355,46 +356,6 @@ class SessionQueues:
                 )
             else:
                 self._conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
-
-    # -- the dead-letter sub-queue ----------------------------------------------------
-
-    def receive_dead_letter(self, queue_name: str) -> Message | None:
-        queue = self.settings(queue_name)
-        now, now_s = self._now()
-        self._expire(queue, now_s)
-        row = self._conn.execute(
-            f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND state = 'dead'"
-            " AND (locked_until IS NULL OR locked_until <= ?) ORDER BY seq LIMIT 1",
-            (queue.name, now_s),
-        ).fetchone()
-        if row is None:
-            return None
-        message = message_from_row(row)
-        token, until = uuid.uuid4().hex, now + queue.lock_duration
-        return self._lock(message, token, until)
-
-    def dead_letters(self, queue_name: str) -> list[Message]:
-        queue = self.settings(queue_name)
-        self._expire(queue, self._now()[1])
-        rows = self._conn.execute(
-            f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND state = 'dead' ORDER BY seq",
-            (queue.name,),
-        ).fetchall()
-        return [message_from_row(r) for r in rows]
-
-    def dead_letter_by_number(self, queue_name: str, sequence_number: int) -> Message | None:
-        row = self._conn.execute(
-            f"SELECT {COLUMNS} FROM messages WHERE queue = ? AND state = 'dead' AND seq = ?",
-            (queue_name, sequence_number),
-        ).fetchone()
-        return message_from_row(row) if row else None
-
-    def delete_dead_letter(self, queue_name: str, sequence_number: int) -> bool:
-        cursor = self._conn.execute(
-            "DELETE FROM messages WHERE queue = ? AND state = 'dead' AND seq = ?",
-            (queue_name, sequence_number),
-        )
-        return cursor.rowcount == 1
 
     # -- for the dispatcher -----------------------------------------------------------
 
