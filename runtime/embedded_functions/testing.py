@@ -238,6 +238,7 @@ __all__ = [
     "InstanceStatus",
     "RuntimeProcess",
     "RuntimeStatus",
+    "StartMode",
     "free_port",
     "reset_durable_sdk_session",
     "start_serve",

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from embedded_functions.durable.runtime import StartMode
-from embedded_functions.testing import EmbeddedRuntime
+from embedded_functions.testing import EmbeddedRuntime, StartMode
 from tests.runtime.conftest import SAMPLES
 
 RACERS = 12
