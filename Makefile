@@ -14,7 +14,9 @@ AZURITE := .tools/azurite/node_modules/.bin/azurite-table
 .PHONY: venv azurite iac bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
-# or pyproject.toml changes (a stamp named after their hash).
+# or a pyproject.toml changes (a stamp named after their hash). The embedded Functions
+# runtime (runtime/, its own distribution) is installed editable, so the tests, `make run`
+# and the processes they start import it from anywhere.
 venv:
 	@[ -n "$(PY)" ] || { echo "no interpreter for PYTHON=$(PYTHON)" >&2; exit 1; }; \
 	want=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
@@ -22,10 +24,11 @@ venv:
 	if [ "$$want" != "$$have" ]; then \
 		echo "creating $(VENV) with Python $$want"; rm -rf $(VENV); $(PY) -m venv $(VENV) || exit 1; \
 	fi; \
-	stamp=$(VENV)/.installed-$$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16); \
+	stamp=$(VENV)/.installed-$$(cat requirements.txt requirements-dev.txt pyproject.toml runtime/pyproject.toml | sha256sum | cut -c1-16); \
 	if [ ! -f $$stamp ]; then \
 		$(BIN)/python -m pip install --quiet --upgrade pip && \
 		$(BIN)/python -m pip install --quiet -r requirements-dev.txt && \
+		$(BIN)/python -m pip install --quiet -e runtime && \
 		rm -f $(VENV)/.installed-* && touch $$stamp; \
 	fi
 
@@ -56,7 +59,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy starters emulator
+	$(BIN)/mypy starters runtime/embedded_functions runtime/emulator
 
 test: lint typecheck azurite iac
 	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -79,7 +82,7 @@ schema: venv
 # Serves this app on http://127.0.0.1:7071 with the embedded runtime, state in .emulator/.
 run: venv
 	@[ -f local.settings.json ] || cp local.settings.json.template local.settings.json
-	$(BIN)/python -m emulator serve --script-root . --port 7071 --data-dir .emulator
+	$(BIN)/python -m embedded_functions serve --script-root . --port 7071 --data-dir .emulator
 
 # The proof: the queued starter against the naive check-then-start function
 # (bench/results.json, docs/comparison.md and .png); QUICK=1 for a short run.

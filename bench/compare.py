@@ -2,7 +2,7 @@
 
     python -m bench.compare [--quick] [--output-dir docs]
 
-Both run on the embedded runtime (`python -m emulator serve`, its own process) with the
+Both run on the embedded runtime (`python -m embedded_functions serve`, its own process) with the
 shipped host.json and the Durable runtime's default `azure-storage` start mode, driving
 the same orchestration (`tracked_job`, which logs every execution's start and end with
 its input). Workloads:
@@ -41,7 +41,7 @@ from typing import Any
 
 import aiohttp
 
-from emulator.testing import start_serve, stop_serve, wait_listening
+from embedded_functions.testing import start_serve, stop_serve, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).resolve().parent / "apps" / "compare" / "function_app.py"
@@ -55,7 +55,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 class Server:
-    """The emulator with the comparison app, the shipped host.json and queue config."""
+    """The embedded runtime with the comparison app, the shipped host.json and queue config."""
 
     def __init__(self, service_bus: dict[str, Any] | None = None) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="bench-compare-"))

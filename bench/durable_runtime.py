@@ -2,7 +2,7 @@
 
     python -m bench.durable_runtime [--starts N] [--reads N] [--runs N] [--concurrency C]
 
-Starts `python -m emulator serve --in-memory` as its own process, then measures from this
+Starts `python -m embedded_functions serve --in-memory` as its own process, then measures from this
 process, through azure.durable_functions.DurableOrchestrationClient:
   - starts per second (an orchestration that parks on a timer, so start cost dominates);
   - status reads per second;
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from emulator.testing import start_serve, stop_serve, wait_listening
+from embedded_functions.testing import start_serve, stop_serve, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = Path(__file__).resolve().parent / "apps" / "durable_bench"
@@ -120,7 +120,7 @@ async def measure(
             "parameters": {k: str(v) for k, v in vars(args).items()},
         }
     finally:
-        from emulator.testing import reset_durable_sdk_session
+        from embedded_functions.testing import reset_durable_sdk_session
 
         await reset_durable_sdk_session()
 

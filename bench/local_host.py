@@ -2,7 +2,7 @@
 
     python -m bench.local_host [--distinct N] [--hot-ids K --per-id M] [--rate R --seconds S]
 
-Starts `python -m emulator serve` on this project's app (shipped host.json, in-memory
+Starts `python -m embedded_functions serve` on this project's app (shipped host.json, in-memory
 state, azure-storage start mode) as its own process and drives it over HTTP from this one:
   - distinct IDs: N requests, one per ID, as fast as the client sends them;
   - hot IDs: K IDs, M concurrent requests each, while long_job runs;
@@ -26,7 +26,7 @@ from typing import Any
 
 import aiohttp
 
-from emulator.testing import start_serve, stop_serve, wait_listening
+from embedded_functions.testing import start_serve, stop_serve, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 

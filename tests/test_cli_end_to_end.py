@@ -191,12 +191,8 @@ async def test_transport_failure_exits_4(tmp_path: Path) -> None:
 
 
 async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Path) -> None:
-    service_bus = app.host.service_bus
-    assert service_bus is not None and app.host.queues is not None
-    for task in service_bus._tasks:  # keep the dead letter in the sub-queue for this test
-        if task.get_name().endswith("-dlq"):
-            task.cancel()
-    queues = app.host.queues
+    await app.stop_dead_letter_triggers()  # keep the dead letter in the sub-queue for this test
+    queues = app.queues
     request = StartRequest("long_job", "dead-1", "dead-req", {"duration_s": 60})
     later = queues.clock.now() + timedelta(hours=1)
     queues.send(

@@ -13,7 +13,7 @@ from starters.messages import OutgoingMessage
 from starters.rest_sender import RestQueueSender, embedded_endpoint, to_batch_item
 from starters.servicebus_sender import ServiceBusQueueSender
 from starters.settings import SettingsError, StarterSettings
-from tests.emulator.conftest import APPS
+from tests.runtime.conftest import APPS
 
 
 def test_the_connection_value_selects_the_adapter() -> None:
