@@ -24,11 +24,11 @@ from hypothesis import strategies as st
 from emulator.testing import start_serve, stop_serve, wait_listening
 from orchestrators import registry
 from starters.contract import INSTANCE_ID_PATTERN, ContractValidator, is_instance_id
-from starters.handler import StartHandler
-from starters.http_api import StartApi
-from starters.memory_store import MemoryOutcomeStore
+from starters.handling.handler import StartHandler
+from starters.http.start_api import StartApi
 from starters.messages import IncomingMessage
 from starters.outcomes import Outcome
+from starters.stores.memory import MemoryOutcomeStore
 from tests import hostile  # noqa: F401 - registers and loads the hypothesis profiles
 from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender

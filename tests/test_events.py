@@ -15,7 +15,7 @@ import pytest
 from emulator.testing import EmbeddedRuntime
 from orchestrators import EVENT_MAPPINGS
 from starters.contract import ContractValidator, request_id_for
-from starters.events import EventError, EventRouter, parse_events, render
+from starters.events.mapping import EventError, EventRouter, parse_events, render
 from starters.strict_json import JsonRefused
 from tests.embedded_app import app_settings
 

@@ -21,13 +21,13 @@ from emulator.servicebus.config import QueueSettings
 from emulator.servicebus.session_queue import NewMessage, SessionQueues
 from emulator.testing import EmbeddedRuntime
 from starters.contract import ContractValidator, StartRequest
-from starters.handler import StartHandler, TransientFailure
+from starters.functions.settings import HandlerSettings
+from starters.handling.handler import StartHandler, TransientFailure
 from starters.instances import DurableInstanceClient
-from starters.memory_store import MemoryOutcomeStore
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome, OutcomeRecord
 from starters.policies import OnRunning, RuntimeStatus
-from starters.settings import HandlerSettings
+from starters.stores.memory import MemoryOutcomeStore
 from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from starters.contract import ContractValidator, StartRequest
-from starters.handler import StartHandler, TransientFailure
+from starters.functions.settings import HandlerSettings
+from starters.handling.handler import StartHandler, TransientFailure
 from starters.messages import IncomingMessage, OutgoingMessage
-from starters.outcomes import Outcome, OutcomeStore
+from starters.outcomes import Outcome
 from starters.policies import OnFinished, OnRunning, RuntimeStatus
-from starters.settings import HandlerSettings
+from starters.ports import OutcomeStore
 from tests.fakes import Crash, FakeClock, FakeDurable, RecordingSender
 
 S = RuntimeStatus

@@ -1,0 +1,450 @@
+"""The HTTP API: accept start requests onto the queue, and answer what became of them.
+
+It never hands out the Durable webhook links: in Azure they carry the Durable system key,
+which lets whoever holds them terminate, purge or raise events on any instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import azure.functions as func
+
+from ..clock import Clock, SystemClock
+from ..contract import (
+    INSTANCE_ID_RULE,
+    REQUEST_ID_RULE,
+    SCHEMA_VERSION,
+    ContractValidator,
+    ContractViolation,
+    Violation,
+    is_instance_id,
+    is_request_id,
+)
+from ..messages import OutgoingMessage
+from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict, pending_record
+from ..ports import InstanceClient, OutcomeStore, QueueSender
+from ..strict_json import JsonRefused, check_text, read_json
+from .problems import json_problem, problem
+
+logger = logging.getLogger("starters.http")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# `code` carries the function key in Azure; anything else unknown is refused, so that a
+# misspelt policy is not silently ignored.
+START_QUERY_KEYS = frozenset({"onRunning", "onFinished", "wait", "code"})
+RETRY_AFTER_S = 1
+# Long-polls hold a connection (and a worker slot) open: bounded.
+MAX_WAIT_S = 30.0
+POLL_S = 0.1
+# `GET /api/requests/{id}?wait=N` for an ID with no record yet (sent straight to the queue,
+# not yet seen by the handler) waits for the record to appear. Such a wait may be for an
+# ID that never will: they are bounded per process, and polled more slowly.
+MAX_UNRECORDED_WAITS = 64
+UNRECORDED_POLL_MAX_S = 0.5
+
+
+class WaitError(ValueError):
+    pass
+
+
+def parse_wait(req: func.HttpRequest) -> float:
+    """`?wait=<seconds>`: 0 when absent, capped at MAX_WAIT_S."""
+    raw = req.params.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise WaitError(f"wait must be a number of seconds, got {raw!r}") from None
+    if not seconds >= 0:  # also refuses NaN
+        raise WaitError(f"wait must not be negative, got {raw!r}")
+    return min(seconds, MAX_WAIT_S)
+
+
+def _wait_problem(error: WaitError) -> func.HttpResponse:
+    return problem(
+        400,
+        "Invalid wait",
+        str(error),
+        kind="invalid-parameter",
+        violations=[Violation("wait", str(error))],
+    )
+
+
+def repeated_parameters(req: func.HttpRequest) -> list[str]:
+    """Query parameters given more than once. The worker's `params` keeps one value per
+    name (the host may join them with commas), so the URL is read, not `params`."""
+    names = [name for name, _ in parse_qsl(urlsplit(req.url).query, keep_blank_values=True)]
+    return sorted({name for name in names if names.count(name) > 1})
+
+
+def _query_problem(req: func.HttpRequest) -> func.HttpResponse | None:
+    repeated = repeated_parameters(req)
+    if not repeated:
+        return None
+    detail = (
+        "query parameter(s) given more than once: "
+        + ", ".join(repeated)
+        + " (each may appear once, so that the request means one thing)"
+    )
+    return problem(
+        400,
+        "Repeated query parameter",
+        detail,
+        kind="repeated-parameter",
+        violations=[Violation(name, "given more than once") for name in repeated],
+    )
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, headers=headers or {}, mimetype="application/json"
+    )
+
+
+def _origin(req: func.HttpRequest) -> str:
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def _invalid_id(field: str, label: str, value: str, rule: str) -> func.HttpResponse:
+    return problem(
+        422,
+        f"Invalid {label}",
+        f"{value!r} is not a valid {label}: {rule}",
+        kind="contract-violation",
+        violations=[Violation(field, rule)],
+    )
+
+
+def _invalid_request_id(request_id: str) -> func.HttpResponse:
+    return _invalid_id("requestId", "request ID", request_id, REQUEST_ID_RULE)
+
+
+def _unknown_request(request_id: str) -> func.HttpResponse:
+    detail = f"no start request {request_id} is known"
+    return problem(404, "Unknown request", detail, kind="not-found")
+
+
+def _too_many_waits(request_id: str, bound: int) -> func.HttpResponse:
+    return problem(
+        429,
+        "Too many waits",
+        f"no start request {request_id} is recorded yet, and {bound} waits for requests "
+        "not yet recorded are already open; ask again later",
+        kind="too-many-waits",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+def request_uri(request_id: str) -> str:
+    return f"/api/requests/{request_id}"
+
+
+def instance_uri(instance_id: str) -> str:
+    return f"/api/instances/{instance_id}"
+
+
+class StartApi:
+    def __init__(
+        self,
+        validator: ContractValidator,
+        store: OutcomeStore,
+        sender: QueueSender,
+        clock: Clock | None = None,
+        *,
+        max_unrecorded_waits: int = MAX_UNRECORDED_WAITS,
+    ) -> None:
+        self.validator = validator
+        self.store = store
+        self.sender = sender
+        self.clock: Clock = clock or SystemClock()
+        self.max_unrecorded_waits = max_unrecorded_waits
+        self.unrecorded_waits = 0  # one event loop: a plain counter is enough
+
+    async def start(
+        self, req: func.HttpRequest, client: InstanceClient | None = None
+    ) -> func.HttpResponse:
+        """POST /api/orchestrators/{functionName}/{instanceId}: validate, record, enqueue.
+
+        With `?wait=<seconds>` it answers like the seed when the decision comes in time.
+        """
+        refused = _query_problem(req)
+        if refused is not None:
+            return refused
+        try:
+            wait = parse_wait(req)
+        except WaitError as error:
+            return _wait_problem(error)
+        unknown = sorted(set(req.params) - START_QUERY_KEYS)
+        if unknown:
+            return problem(
+                400,
+                "Unknown query parameter",
+                "unknown query parameter(s): "
+                + ", ".join(unknown)
+                + " (accepted: onRunning, onFinished, wait)",
+                kind="unknown-parameter",
+            )
+        raw = req.get_body() or b""
+        key = req.headers.get(IDEMPOTENCY_HEADER)
+        try:
+            if key is not None:
+                check_text(key, f"the {IDEMPOTENCY_HEADER} header")
+            input_value = (
+                read_json(
+                    raw,
+                    what="the request body (the orchestration input)",
+                    max_bytes=self.validator.max_message_bytes,
+                )
+                if raw.strip()
+                else None
+            )
+        except JsonRefused as refusal:
+            return json_problem(refusal)
+        body: dict[str, Any] = {
+            "schemaVersion": SCHEMA_VERSION,
+            "orchestrator": req.route_params.get("functionName", ""),
+            "instanceId": req.route_params.get("instanceId", ""),
+            "requestId": key if key is not None else uuid.uuid4().hex,
+            "input": input_value,
+        }
+        for name in ("onRunning", "onFinished"):
+            if name in req.params:
+                body[name] = req.params[name]
+        try:
+            request = self.validator.validate(body, check_session=False)
+        except ContractViolation as violation:
+            violations = [
+                Violation(IDEMPOTENCY_HEADER, v.message) if v.field == "requestId" else v
+                for v in violation.violations
+            ]
+            return problem(
+                422,
+                "Invalid start request",
+                "; ".join(str(v) for v in violations),
+                kind="contract-violation",
+                violations=violations,
+            )
+        record = pending_record(request, self.clock.now())
+        created = True
+        try:
+            record = await self.store.insert(record)
+        except RecordExists as exists:
+            created = False
+            record = exists.existing
+            if record.fingerprint != request.fingerprint:
+                return problem(
+                    422,
+                    "Idempotency-Key reused",
+                    f"{IDEMPOTENCY_HEADER} {request.request_id} was already used for "
+                    f"instance {record.instance_id} with a different request; use a new key",
+                    kind="idempotency-key-reused",
+                )
+        if created or record.outcome is Outcome.PENDING:
+            # A retried POST re-sends under the same MessageId: duplicate detection drops
+            # it if the first send got through, and it heals one that did not.
+            try:
+                await self.sender.send([OutgoingMessage.for_request(request)])
+            except Exception as error:
+                logger.exception("enqueueing request %s failed", request.request_id)
+                if created:
+                    await self.store.delete(record)
+                return problem(
+                    503,
+                    "Queue unavailable",
+                    f"the start request could not be enqueued ({type(error).__name__}); "
+                    "nothing was started, retry with the same Idempotency-Key",
+                    kind="queue-unavailable",
+                    headers={"Retry-After": "5"},
+                )
+        if wait > 0 and not record.outcome.is_final:
+            # A queued request answers 202 at once: its wait may be far longer.
+            record = (
+                await self.wait_for_decision(record.request_id, wait, settle_on_queued=True)
+                or record
+            )
+        return await self._answer(req, record, client)
+
+    async def _answer(
+        self, req: func.HttpRequest, record: OutcomeRecord, client: InstanceClient | None
+    ) -> func.HttpResponse:
+        """The seed's answers for a decided request; 202 while it is not decided."""
+        payload = {
+            "requestId": record.request_id,
+            "instanceId": record.instance_id,
+            "orchestrator": record.orchestrator,
+            "outcome": record.outcome.value,
+            "reason": record.reason,
+            "existingStatus": record.existing_status,
+            "statusUri": instance_uri(record.instance_id),
+            "requestUri": request_uri(record.request_id),
+        }
+        origin = _origin(req)
+        outcome = record.outcome
+        if outcome in (Outcome.STARTED, Outcome.REPLACED):
+            return _json(201, payload, {"Location": origin + instance_uri(record.instance_id)})
+        if outcome in (Outcome.USED_EXISTING, Outcome.FORWARDED):
+            return _json(200, payload)
+        if outcome in (Outcome.REJECTED, Outcome.EXPIRED, Outcome.CANCELED):
+            instance = None
+            if client is not None:
+                snapshot = await client.get_status(record.instance_id)
+                instance = snapshot.to_public() if snapshot else None
+            title = {
+                Outcome.REJECTED: "Instance exists",
+                Outcome.EXPIRED: "Queued request expired",
+                Outcome.CANCELED: "Request canceled",
+            }[outcome]
+            return problem(
+                409,
+                title,
+                record.reason or outcome.value,
+                kind=f"request-{outcome.value}",
+                extra={**payload, "instance": instance},
+            )
+        if outcome is Outcome.INVALID:
+            return problem(
+                422,
+                "Invalid start request",
+                record.reason or "invalid",
+                kind="contract-violation",
+                extra=payload,
+            )
+        if outcome is Outcome.DEAD_LETTERED:
+            return problem(
+                503,
+                "Request dead-lettered",
+                record.reason or "the request ended in the dead-letter queue",
+                kind="request-dead-lettered",
+                extra=payload,
+            )
+        # pending or queued: accepted, not decided (yet)
+        headers = {"Location": origin + request_uri(record.request_id)}
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+        return _json(202, payload, headers)
+
+    async def wait_for_decision(
+        self, request_id: str, seconds: float, *, settle_on_queued: bool = False
+    ) -> OutcomeRecord | None:
+        """The record once decided (or queued), or as it stands when `seconds` have passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        def waiting(record: OutcomeRecord | None) -> bool:
+            if record is None or record.outcome.is_final:
+                return False
+            return not (settle_on_queued and record.outcome is Outcome.QUEUED)
+
+        record = await self.store.get(request_id)
+        while waiting(record) and loop.time() < deadline:
+            await asyncio.sleep(min(POLL_S, max(0.0, deadline - loop.time())))
+            record = await self.store.get(request_id)
+        return record
+
+    async def request_outcome(self, req: func.HttpRequest) -> func.HttpResponse:
+        """GET /api/requests/{requestId}: the outcome record."""
+        request_id = req.route_params.get("requestId", "")
+        if not is_request_id(request_id):
+            return _invalid_request_id(request_id)
+        refused = _query_problem(req)
+        if refused is not None:
+            return refused
+        try:
+            wait = parse_wait(req)
+        except WaitError as error:
+            return _wait_problem(error)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        record = await self.store.get(request_id)
+        if record is None and wait > 0:
+            if self.unrecorded_waits >= self.max_unrecorded_waits:
+                return _too_many_waits(request_id, self.max_unrecorded_waits)
+            self.unrecorded_waits += 1
+            try:
+                record = await self._wait_for_record(request_id, deadline)
+            finally:
+                self.unrecorded_waits -= 1
+        if record is not None and not record.outcome.is_final and loop.time() < deadline:
+            record = await self.wait_for_decision(request_id, deadline - loop.time())
+        if record is None:
+            return _unknown_request(request_id)
+        if record.outcome.is_final:
+            return _json(200, record.to_public())
+        return _json(202, record.to_public(), {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def _wait_for_record(self, request_id: str, deadline: float) -> OutcomeRecord | None:
+        loop = asyncio.get_running_loop()
+        delay = POLL_S
+        while (remaining := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(delay, remaining))
+            record = await self.store.get(request_id)
+            if record is not None:
+                return record
+            delay = min(delay * 2, UNRECORDED_POLL_MAX_S)
+        return None
+
+    async def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
+        """DELETE /api/requests/{requestId}: cancel a request that is pending or queued."""
+        request_id = req.route_params.get("requestId", "")
+        if not is_request_id(request_id):
+            return _invalid_request_id(request_id)
+        for _ in range(3):
+            record = await self.store.get(request_id)
+            if record is None:
+                return _unknown_request(request_id)
+            if record.outcome is Outcome.CANCELED:
+                return _json(200, record.to_public())
+            if record.outcome.is_final:
+                return problem(
+                    409,
+                    "Already decided",
+                    f"request {request_id} was already decided: {record.outcome.value}",
+                    kind="already-decided",
+                    extra={"outcome": record.outcome.value},
+                )
+            now = self.clock.now()
+            if record.claim_until is not None and record.claim_until > now:
+                return problem(
+                    409,
+                    "Being decided",
+                    f"request {request_id} is being decided right now; ask again",
+                    kind="being-decided",
+                    headers={"Retry-After": str(RETRY_AFTER_S)},
+                )
+            canceled = record.evolve(
+                outcome=Outcome.CANCELED,
+                reason=f"canceled while {record.outcome.value}",
+                decided_at=now,
+            )
+            try:
+                stored = await self.store.replace(canceled)
+            except VersionConflict:
+                continue
+            return _json(200, stored.to_public())
+        return problem(
+            409,
+            "Being decided",
+            f"request {request_id} kept changing; ask again",
+            kind="being-decided",
+        )
+
+    async def instance_status(
+        self, req: func.HttpRequest, client: InstanceClient
+    ) -> func.HttpResponse:
+        """GET /api/instances/{instanceId}: the instance's status, in this API's own shape."""
+        instance_id = req.route_params.get("instanceId", "")
+        if not is_instance_id(instance_id):
+            return _invalid_id("instanceId", "instance ID", instance_id, INSTANCE_ID_RULE)
+        status = await client.get_status(instance_id)
+        if status is None:
+            return problem(
+                404, "Unknown instance", f"no instance {instance_id} exists", kind="not-found"
+            )
+        return _json(200, status.to_public())
