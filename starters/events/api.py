@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 from typing import Any
@@ -10,10 +9,12 @@ from typing import Any
 import azure.functions as func
 
 from ..clock import Clock, SystemClock
-from ..contract import StartRequest, fingerprint, request_id_for
-from ..http.problems import json_problem, problem
+from ..contract import fingerprint, request_id_for
+from ..handling.records import insert_decided, refusal_record
+from ..http.problems import json_problem, problem, queue_unavailable
+from ..intake import Intake, QueueUnavailable, Reservation
 from ..messages import IncomingMessage, OutgoingMessage
-from ..outcomes import Outcome, OutcomeRecord, RecordExists, pending_record
+from ..outcomes import Outcome
 from ..ports import OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text
 from ..unusable_messages import KeptBody, keep_body, printable, record_id_for_message
@@ -45,6 +46,7 @@ class EventApi:
         self.store = store
         self.sender = sender
         self.clock: Clock = clock or SystemClock()
+        self.intake = Intake(store, sender, self.clock)
 
     async def handle(self, req: func.HttpRequest) -> func.HttpResponse:
         """`POST /api/events` (and the `OPTIONS` abuse-protection handshake)."""
@@ -71,8 +73,7 @@ class EventApi:
             )
         accepted: list[dict[str, Any]] = []
         refused: list[dict[str, Any]] = []
-        requests: list[StartRequest] = []
-        created: list[OutcomeRecord] = []
+        reservations: list[Reservation] = []
         for index, event in others:
             if isinstance(event, EventError):
                 refused.append({"index": index, "reason": str(event)})
@@ -84,11 +85,8 @@ class EventApi:
                     {"index": index, "eventId": event.id, "type": event.type, "reason": str(error)}
                 )
                 continue
-            record = pending_record(request, self.clock.now())
             # A redelivered event has a record already: the same request ID, sent again below.
-            with contextlib.suppress(RecordExists):
-                created.append(await self.store.insert(record))
-            requests.append(request)
+            reservations.append(await self.intake.reserve(request))
             accepted.append(
                 {
                     "eventId": event.id,
@@ -96,20 +94,10 @@ class EventApi:
                     "instanceId": request.instance_id,
                 }
             )
-        if requests:
-            try:
-                await self.sender.send([OutgoingMessage.for_request(r) for r in requests])
-            except Exception as error:
-                logger.exception("enqueueing events failed")
-                for record in created:
-                    await self.store.delete(record)
-                return problem(
-                    503,
-                    "Queue unavailable",
-                    f"the events could not be enqueued ({type(error).__name__}); deliver again",
-                    kind="queue-unavailable",
-                    headers={"Retry-After": "5"},
-                )
+        try:
+            await self.intake.enqueue(reservations)
+        except QueueUnavailable as unavailable:
+            return queue_unavailable(unavailable, "deliver the events again")
         if code:
             # The handshake must answer 200 with the code; what became of the rest is beside it.
             answer = {"validationResponse": code, "accepted": accepted, "refused": refused}
@@ -198,27 +186,10 @@ class EventApi:
         )
 
     async def _record(self, request_id: str, body: KeptBody, reason: str, outcome: Outcome) -> None:
-        now = self.clock.now()
-        record = OutcomeRecord(
-            request_id=request_id,
-            instance_id="",
-            orchestrator="",
-            outcome=outcome,
-            received_at=now,
-            fingerprint=fingerprint(body.text),
-            reason=printable(reason),
-            decided_at=now,
-            body=body.text,
-            body_encoding=body.encoding,
+        record = refusal_record(
+            outcome, request_id=request_id, body=body, reason=reason, now=self.clock.now()
         )
-        try:
-            await self.store.insert(record)
-        except RecordExists as exists:
-            if exists.existing.fingerprint != record.fingerprint:
-                # Another request owns the ID: keep this one beside it (`:` is never in an ID).
-                aside = record.evolve(request_id=f"{request_id}:{record.fingerprint[:12]}")
-                with contextlib.suppress(RecordExists):  # a redelivery of the same message
-                    await self.store.insert(aside)
+        await insert_decided(self.store, record)
         logger.error(
             json.dumps(
                 {"event": f"event-{outcome.value}", "requestId": request_id, "reason": reason}

@@ -21,8 +21,7 @@ from ..contract import StartRequest, keep_alive_request_id
 from ..events.mapping import EventMapping
 from ..http.openapi import build_openapi
 from ..instances import DurableInstanceClient
-from ..messages import IncomingMessage, OutgoingMessage
-from ..outcomes import RecordExists, pending_record
+from ..messages import IncomingMessage
 from ..policies import OnRunning
 from ..registry import OrchestratorSpec, Registry
 from .components import LazyComponents
@@ -209,16 +208,9 @@ def _register_keep_alive(
             check_session=False,
             admit_keep_alive=True,
         )
-        record = pending_record(request, parts.clock.now())
-        try:
-            stored = await parts.store.insert(record)
-        except RecordExists:
-            return  # this tick was already enqueued
-        try:
-            await parts.sender.send([OutgoingMessage.for_request(request)])
-        except Exception:
-            await parts.store.delete(stored)  # the next tick tries again
-            raise
+        reservation = await parts.intake.reserve(request)
+        if reservation.created:  # else this tick was already enqueued
+            await parts.intake.enqueue([reservation])  # on failure the next tick tries again
 
     keep_alive.__name__ = name
     bp.function_name(name)(

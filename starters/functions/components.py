@@ -16,6 +16,7 @@ from ..events.api import EventApi
 from ..events.mapping import EventMapping, EventRouter
 from ..handling.handler import StartHandler
 from ..http.start_api import StartApi
+from ..intake import Intake
 from ..ports import OutcomeStore, QueueSender
 from ..registry import Registry
 from ..senders.from_settings import create_sender
@@ -34,6 +35,7 @@ class Components:
     validator: ContractValidator = field(init=False)
     handler: StartHandler = field(init=False)
     api: StartApi = field(init=False)
+    intake: Intake = field(init=False)
     events: EventApi = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,6 +48,7 @@ class Components:
             settings=self.settings.handler,
         )
         self.api = StartApi(self.validator, self.store, self.sender, self.clock)
+        self.intake = self.api.intake
         router = EventRouter(self.event_mappings, self.validator)
         self.events = EventApi(router, self.store, self.sender, self.clock)
 

@@ -9,10 +9,12 @@ from typing import Any
 import azure.functions as func
 
 from ..contract import Violation
+from ..intake import QueueUnavailable
 from ..strict_json import JsonRefused, RefusalClass
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:singleton-starters:problem:"
+QUEUE_RETRY_AFTER_S = 5
 
 
 def problem_body(
@@ -53,6 +55,17 @@ def problem(
         status_code=status,
         headers=dict(headers or {}),
         mimetype=PROBLEM_CONTENT_TYPE,
+    )
+
+
+def queue_unavailable(unavailable: QueueUnavailable, advice: str) -> func.HttpResponse:
+    """503 for requests the intake could not enqueue (their records were rolled back)."""
+    return problem(
+        503,
+        "Queue unavailable",
+        f"{unavailable}; {advice}",
+        kind="queue-unavailable",
+        headers={"Retry-After": str(QUEUE_RETRY_AFTER_S)},
     )
 
 

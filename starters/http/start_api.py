@@ -26,11 +26,11 @@ from ..contract import (
     is_instance_id,
     is_request_id,
 )
-from ..messages import OutgoingMessage
-from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict, pending_record
+from ..intake import Intake, QueueUnavailable
+from ..outcomes import Outcome, OutcomeRecord, VersionConflict
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text, read_json
-from .problems import json_problem, problem
+from .problems import json_problem, problem, queue_unavailable
 
 logger = logging.getLogger("starters.http")
 
@@ -165,6 +165,7 @@ class StartApi:
         self.store = store
         self.sender = sender
         self.clock: Clock = clock or SystemClock()
+        self.intake = Intake(store, sender, self.clock)
         self.max_unrecorded_waits = max_unrecorded_waits
         self.unrecorded_waits = 0  # one event loop: a plain counter is enough
 
@@ -232,37 +233,22 @@ class StartApi:
                 kind="contract-violation",
                 violations=violations,
             )
-        record = pending_record(request, self.clock.now())
-        created = True
-        try:
-            record = await self.store.insert(record)
-        except RecordExists as exists:
-            created = False
-            record = exists.existing
-            if record.fingerprint != request.fingerprint:
-                return problem(
-                    422,
-                    "Idempotency-Key reused",
-                    f"{IDEMPOTENCY_HEADER} {request.request_id} was already used for "
-                    f"instance {record.instance_id} with a different request; use a new key",
-                    kind="idempotency-key-reused",
-                )
-        if created or record.outcome is Outcome.PENDING:
-            # A retried POST re-sends under the same MessageId: duplicate detection drops
-            # it if the first send got through, and it heals one that did not.
+        reservation = await self.intake.reserve(request)
+        record = reservation.record
+        if not reservation.created and record.fingerprint != request.fingerprint:
+            return problem(
+                422,
+                "Idempotency-Key reused",
+                f"{IDEMPOTENCY_HEADER} {request.request_id} was already used for "
+                f"instance {record.instance_id} with a different request; use a new key",
+                kind="idempotency-key-reused",
+            )
+        if reservation.needs_send:
             try:
-                await self.sender.send([OutgoingMessage.for_request(request)])
-            except Exception as error:
-                logger.exception("enqueueing request %s failed", request.request_id)
-                if created:
-                    await self.store.delete(record)
-                return problem(
-                    503,
-                    "Queue unavailable",
-                    f"the start request could not be enqueued ({type(error).__name__}); "
-                    "nothing was started, retry with the same Idempotency-Key",
-                    kind="queue-unavailable",
-                    headers={"Retry-After": "5"},
+                await self.intake.enqueue([reservation])
+            except QueueUnavailable as unavailable:
+                return queue_unavailable(
+                    unavailable, "nothing was started, retry with the same Idempotency-Key"
                 )
         if wait > 0 and not record.outcome.is_final:
             # A queued request answers 202 at once: its wait may be far longer.
