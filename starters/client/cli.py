@@ -17,32 +17,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..contract import FIELDS, ContractValidator, ContractViolation, build_schema
-from ..http.openapi import build_openapi
 from ..registry import Registry
 from ..strict_json import JsonRefused, read_json
+from ._cli_arguments import RegistryUnavailable, choose_registry, parser, settings_env
+from .published_schema import PublishedSchemaValidator, load_schema
 
-DEFAULT_REGISTRY = "orchestrators:registry"
 EXIT_OK, EXIT_FAILURE, EXIT_INVALID, EXIT_REJECTED, EXIT_TRANSPORT = 0, 1, 2, 3, 4
 # Outcomes that mean the request did what its policy allows.
 GOOD = {"started", "replaced", "used-existing", "forwarded", "queued", "pending"}
 REJECTED = {"rejected", "expired", "canceled"}
-
-EPILOG = """exit status:
-  0  everything was accepted (with --wait: started, or answered as the policy allows)
-  1  any other failure
-  2  invalid input (with --from: some lines were invalid; the valid ones were sent)
-  3  rejected (an instance runs, or the request expired or was canceled)
-  4  transport or authentication failure (nothing reached the queue or the app)
-"""
 
 
 class TransportError(Exception):
@@ -51,107 +41,6 @@ class TransportError(Exception):
 
 class InputError(ValueError):
     pass
-
-
-def load_registry(reference: str) -> Registry:
-    module_name, _, attribute = reference.partition(":")
-    if not attribute:
-        raise SystemExit(f"--registry must look like MODULE:ATTRIBUTE, got {reference!r}")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    registry = getattr(importlib.import_module(module_name), attribute)
-    if not isinstance(registry, Registry):
-        raise SystemExit(f"{reference} is a {type(registry).__name__}, not a starters.Registry")
-    return registry
-
-
-def settings_env(args: argparse.Namespace) -> dict[str, str]:
-    """The app's settings: ./local.settings.json Values, then the environment, then flags."""
-    env: dict[str, str] = {}
-    path = Path("local.settings.json")
-    if path.is_file():
-        try:
-            values = json.loads(path.read_text()).get("Values", {})
-            env.update({str(k): str(v) for k, v in values.items() if v is not None})
-        except (json.JSONDecodeError, AttributeError):
-            print(f"warning: {path} is not valid JSON; ignored", file=sys.stderr)
-    env.update(os.environ)
-    if args.emulator:
-        endpoint = args.emulator.rstrip("/")
-        env["ServiceBusConnection"] = f"UseEmbeddedServiceBus=true;Endpoint={endpoint}"
-        env.setdefault("STARTER_APP_URL", endpoint)
-    if args.app_url:
-        env["STARTER_APP_URL"] = args.app_url
-    if args.function_key:
-        env["STARTER_FUNCTION_KEY"] = args.function_key
-    return env
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m starters",
-        description="Race-free singleton starter: produce start requests and follow them.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--registry",
-        default=DEFAULT_REGISTRY,
-        help=f"the orchestrator registry, as MODULE:ATTRIBUTE (default {DEFAULT_REGISTRY})",
-    )
-    parser.add_argument(
-        "--emulator", metavar="URL", help="the embedded runtime, e.g. http://127.0.0.1:7071"
-    )
-    parser.add_argument("--app-url", metavar="URL", help="the app's base URL (STARTER_APP_URL)")
-    parser.add_argument("--function-key", help="a function key for the app (STARTER_FUNCTION_KEY)")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    enqueue = commands.add_parser("enqueue", help="send start requests")
-    enqueue.add_argument("orchestrator", nargs="?")
-    enqueue.add_argument("instance_id", nargs="?")
-    enqueue.add_argument("--input", help="the input as JSON, or @file.json")
-    enqueue.add_argument("--on-running")
-    enqueue.add_argument("--on-finished")
-    enqueue.add_argument("--request-id")
-    enqueue.add_argument(
-        "--from", dest="from_file", type=Path, help="a JSON Lines file of requests"
-    )
-    enqueue.add_argument("--wait", type=float, help="seconds to wait for each outcome")
-    enqueue.add_argument("--json", action="store_true", help="machine-readable output")
-
-    status = commands.add_parser("status", help="an instance's status")
-    status.add_argument("instance_id")
-    status.add_argument("--json", action="store_true")
-
-    outcome = commands.add_parser("outcome", help="what became of a request")
-    outcome.add_argument("request_id")
-    outcome.add_argument("--wait", type=float)
-    outcome.add_argument("--json", action="store_true")
-
-    cancel = commands.add_parser("cancel", help="cancel a pending or queued request")
-    cancel.add_argument("request_id")
-    cancel.add_argument("--json", action="store_true")
-
-    dead = commands.add_parser("dead-letters", help="the start queue's dead letters")
-    dead_commands = dead.add_subparsers(dest="dead_command", required=True)
-    dead_list = dead_commands.add_parser("list", help="list them")
-    dead_list.add_argument("--json", action="store_true")
-    resubmit = dead_commands.add_parser("resubmit", help="send one again (derived MessageId)")
-    resubmit.add_argument("message_id")
-    resubmit.add_argument("--json", action="store_true")
-
-    for name, text in (
-        ("schema", "the start request's JSON Schema"),
-        ("openapi", "the HTTP API's OpenAPI document"),
-    ):
-        document = commands.add_parser(name, help=f"print {text}")
-        document.add_argument("--output", type=Path, help="write to this file instead of stdout")
-    validate = commands.add_parser("validate", help="check a start request body (JSON)")
-    validate.add_argument("file", help="a file holding the message body, or - for stdin")
-    validate.add_argument(
-        "--session-id", help="the message's SessionId (default: the body's instanceId)"
-    )
-    return parser
 
 
 def _emit(args: argparse.Namespace, payload: Any, text: str) -> None:
@@ -200,11 +89,13 @@ async def _outcome_of(env: Mapping[str, str], request_id: str, wait: float) -> d
     return result
 
 
-async def _enqueue(args: argparse.Namespace, registry: Registry, env: Mapping[str, str]) -> int:
+async def _enqueue(
+    args: argparse.Namespace, registry: Registry | None, env: Mapping[str, str], schema: Any
+) -> int:
     from .producer import StartRequestSender, StartSpec
 
     if args.from_file is not None:
-        return await _enqueue_file(args, registry, env)
+        return await _enqueue_file(args, registry, env, schema)
     if not args.orchestrator or not args.instance_id:
         print("error: enqueue needs ORCHESTRATOR and INSTANCE_ID (or --from FILE)", file=sys.stderr)
         return EXIT_INVALID
@@ -224,7 +115,7 @@ async def _enqueue(args: argparse.Namespace, registry: Registry, env: Mapping[st
         args.on_running,
         args.on_finished,
     )
-    async with StartRequestSender.from_settings(registry, env) as sender:
+    async with StartRequestSender.from_settings(registry, env, schema=schema) as sender:
         (result,) = await sender.send_many([spec])
     if result.invalid:
         print(f"invalid: {result.error}", file=sys.stderr)
@@ -270,7 +161,7 @@ def _line_spec(number: int, line: str) -> Any:
 
 
 async def _enqueue_file(
-    args: argparse.Namespace, registry: Registry, env: Mapping[str, str]
+    args: argparse.Namespace, registry: Registry | None, env: Mapping[str, str], schema: Any
 ) -> int:
     from rich.console import Console
     from rich.progress import Progress
@@ -293,7 +184,7 @@ async def _enqueue_file(
     counts: dict[str, int] = {"sent": 0, "invalid": len(problems), "failed": 0}
     outcomes: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
-    async with StartRequestSender.from_settings(registry, env) as sender:
+    async with StartRequestSender.from_settings(registry, env, schema=schema) as sender:
         with Progress(console=console, disable=args.json or not console.is_terminal) as progress:
             task = progress.add_task("sending", total=len(specs))
             for start in range(0, len(specs), 100):
@@ -419,10 +310,23 @@ async def _dead_letters(args: argparse.Namespace, env: Mapping[str, str]) -> int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    registry = load_registry(args.registry)
+    args = parser().parse_args(argv)
+    try:
+        registry = choose_registry(args.registry)
+        schema = load_schema(args.schema) if registry is None else None
+    except (RegistryUnavailable, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     if args.command in ("schema", "openapi"):
-        document = build_schema(registry) if args.command == "schema" else build_openapi(registry)
+        if args.command == "schema":
+            document = build_schema(registry) if registry is not None else schema
+        elif registry is None:
+            print("error: openapi needs the app's registry (--registry)", file=sys.stderr)
+            return EXIT_FAILURE
+        else:
+            from ..http.openapi import build_openapi  # the HTTP API's types: load on demand
+
+            document = build_openapi(registry)
         text = json.dumps(document, indent=2) + "\n"
         if args.output:
             args.output.write_text(text)
@@ -431,7 +335,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command == "validate":
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
-        validator = ContractValidator(registry)
+        validator: ContractValidator | PublishedSchemaValidator = (
+            ContractValidator(registry)
+            if registry is not None
+            else PublishedSchemaValidator(schema)
+        )
         try:
             body = validator.parse(raw)
             session_id = args.session_id if args.session_id is not None else body.get("instanceId")
@@ -445,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = settings_env(args)
     try:
         if args.command == "enqueue":
-            return asyncio.run(_enqueue(args, registry, env))
+            return asyncio.run(_enqueue(args, registry, env, schema))
         if args.command == "dead-letters":
             return asyncio.run(_dead_letters(args, env))
         return asyncio.run(_app_command(args, env))

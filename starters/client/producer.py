@@ -23,6 +23,7 @@ from typing import Any
 
 from ..contract import (
     SCHEMA_VERSION,
+    STANDARD_MAX_MESSAGE_BYTES,
     ContractValidator,
     ContractViolation,
     StartRequest,
@@ -33,6 +34,7 @@ from ..policies import OnFinished, OnRunning
 from ..ports import QueueSender
 from ..registry import Registry
 from ..senders.from_settings import create_sender
+from .published_schema import PublishedSchemaValidator
 
 
 @dataclass(frozen=True)
@@ -77,16 +79,20 @@ class StartSpec:
 class StartRequestSender:
     def __init__(
         self,
-        registry: Registry,
+        registry: Registry | None,
         sender: QueueSender,
         *,
         max_message_bytes: int | None = None,
         retry: RetryOptions | None = None,
+        schema: Mapping[str, Any] | None = None,
     ) -> None:
-        self.validator = (
-            ContractValidator(registry, max_message_bytes)
-            if max_message_bytes
-            else ContractValidator(registry)
+        """With a registry the app's own validator; without one (a producer in another
+        repository) the published JSON Schema: `schema`, or the one in this package."""
+        limit = max_message_bytes or STANDARD_MAX_MESSAGE_BYTES
+        self.validator: ContractValidator | PublishedSchemaValidator = (
+            ContractValidator(registry, limit)
+            if registry is not None
+            else PublishedSchemaValidator(schema, limit)
         )
         self.sender = sender
         self.retry = retry or RetryOptions()
@@ -94,10 +100,11 @@ class StartRequestSender:
     @classmethod
     def from_settings(
         cls,
-        registry: Registry,
+        registry: Registry | None,
         env: Mapping[str, str] | None = None,
         *,
         retry: RetryOptions | None = None,
+        schema: Mapping[str, Any] | None = None,
     ) -> StartRequestSender:
         """The app's own setting names: `ServiceBusConnection[__...]`, `START_QUEUE_NAME`."""
         settings = StarterSettings.from_env(os.environ if env is None else env)
@@ -106,6 +113,7 @@ class StartRequestSender:
             create_sender(settings),
             max_message_bytes=settings.max_message_bytes,
             retry=retry,
+            schema=schema,
         )
 
     async def __aenter__(self) -> StartRequestSender:
