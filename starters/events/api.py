@@ -6,11 +6,10 @@ import json
 import logging
 from typing import Any
 
-import azure.functions as func
-
 from ..clock import Clock, SystemClock
 from ..contract import fingerprint, request_id_for
 from ..handling.records import insert_decided, refusal_record
+from ..http.core import HttpAnswer, HttpRequest, json_answer
 from ..http.problems import json_problem, problem, queue_unavailable
 from ..intake import Intake, QueueUnavailable, Reservation
 from ..messages import IncomingMessage, OutgoingMessage
@@ -48,7 +47,7 @@ class EventApi:
         self.clock: Clock = clock or SystemClock()
         self.intake = Intake(store, sender, self.clock)
 
-    async def handle(self, req: func.HttpRequest) -> func.HttpResponse:
+    async def handle(self, req: HttpRequest) -> HttpAnswer:
         """`POST /api/events` (and the `OPTIONS` abuse-protection handshake)."""
         if req.method.upper() == "OPTIONS":
             return self._handshake(req)
@@ -68,9 +67,7 @@ class EventApi:
                 400, "Invalid events", "validation event without a code", kind="invalid-event"
             )
         if validations and not others:
-            return func.HttpResponse(
-                json.dumps({"validationResponse": code}), mimetype="application/json"
-            )
+            return json_answer(200, {"validationResponse": code})
         accepted: list[dict[str, Any]] = []
         refused: list[dict[str, Any]] = []
         reservations: list[Reservation] = []
@@ -101,7 +98,7 @@ class EventApi:
         if code:
             # The handshake must answer 200 with the code; what became of the rest is beside it.
             answer = {"validationResponse": code, "accepted": accepted, "refused": refused}
-            return func.HttpResponse(json.dumps(answer), mimetype="application/json")
+            return json_answer(200, answer)
         if refused:
             return problem(
                 400,
@@ -110,12 +107,10 @@ class EventApi:
                 kind="unmapped-event",
                 extra={"accepted": accepted, "refused": refused},
             )
-        return func.HttpResponse(
-            json.dumps({"accepted": accepted}), status_code=202, mimetype="application/json"
-        )
+        return json_answer(202, {"accepted": accepted})
 
     @staticmethod
-    def _handshake(req: func.HttpRequest) -> func.HttpResponse:
+    def _handshake(req: HttpRequest) -> HttpAnswer:
         # CloudEvents webhook spec, section 4: abuse protection.
         origin = req.headers.get("webhook-request-origin")
         try:
@@ -129,8 +124,8 @@ class EventApi:
                 "the OPTIONS handshake needs a WebHook-Request-Origin header",
                 kind="invalid-handshake",
             )
-        return func.HttpResponse(
-            status_code=200,
+        return HttpAnswer(
+            200,
             headers={
                 "WebHook-Allowed-Origin": origin,
                 "WebHook-Allowed-Rate": "*",

@@ -19,6 +19,7 @@ from .._sdk_event_fifo import install as install_event_fifo
 from .._sdk_event_fifo import is_supported as event_fifo_supported
 from ..contract import StartRequest, keep_alive_request_id
 from ..events.mapping import EventMapping
+from ..http.core import HttpAnswer
 from ..http.openapi import build_openapi
 from ..instances import DurableInstanceClient
 from ..messages import IncomingMessage
@@ -33,6 +34,16 @@ QUEUE_EXPRESSION = "%START_QUEUE_NAME%"
 INBOX_EXPRESSION = "%EVENT_INBOX_QUEUE%"
 # Daily, at a quiet minute.
 RETENTION_SCHEDULE = "0 17 3 * * *"
+
+
+def to_response(answer: HttpAnswer) -> func.HttpResponse:
+    """The worker's response for an answer of the framework-free HTTP core."""
+    return func.HttpResponse(
+        answer.body,
+        status_code=answer.status_code,
+        headers=dict(answer.headers),
+        mimetype=answer.mimetype,
+    )
 
 
 def to_incoming(msg: func.ServiceBusMessage) -> IncomingMessage:
@@ -73,17 +84,19 @@ def build_blueprint(
     )
     @bp.durable_client_input(client_name="client")
     async def starter_start(req: func.HttpRequest, client: Any) -> func.HttpResponse:
-        return await (await components.get()).api.start(req, DurableInstanceClient(client))
+        return to_response(
+            await (await components.get()).api.start(req, DurableInstanceClient(client))
+        )
 
     @bp.function_name("starter_request")
     @bp.route(route="requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_request(req: func.HttpRequest) -> func.HttpResponse:
-        return await (await components.get()).api.request_outcome(req)
+        return to_response(await (await components.get()).api.request_outcome(req))
 
     @bp.function_name("starter_cancel")
     @bp.route(route="requests/{requestId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_cancel(req: func.HttpRequest) -> func.HttpResponse:
-        return await (await components.get()).api.cancel(req)
+        return to_response(await (await components.get()).api.cancel(req))
 
     @bp.function_name("starter_openapi")
     @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -105,9 +118,8 @@ def build_blueprint(
     @bp.route(route="instances/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
     @bp.durable_client_input(client_name="client")
     async def starter_instance(req: func.HttpRequest, client: Any) -> func.HttpResponse:
-        return await (await components.get()).api.instance_status(
-            req, DurableInstanceClient(client)
-        )
+        api = (await components.get()).api
+        return to_response(await api.instance_status(req, DurableInstanceClient(client)))
 
     @bp.function_name("starter_session_trigger")
     @bp.service_bus_queue_trigger(
@@ -160,7 +172,7 @@ def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
     @bp.function_name("starter_events")
     @bp.route(route="events", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_events(req: func.HttpRequest) -> func.HttpResponse:
-        return await (await components.get()).events.handle(req)
+        return to_response(await (await components.get()).events.handle(req))
 
     @bp.function_name("starter_event_inbox")
     @bp.service_bus_queue_trigger(

@@ -6,11 +6,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import azure.functions as func
-
 from ..contract import Violation
 from ..intake import QueueUnavailable
 from ..strict_json import JsonRefused, RefusalClass
+from .core import HttpAnswer
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:singleton-starters:problem:"
@@ -48,17 +47,12 @@ def problem(
     violations: Sequence[Violation] = (),
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
-) -> func.HttpResponse:
+) -> HttpAnswer:
     body = problem_body(status, title, detail, kind=kind, violations=violations, extra=extra)
-    return func.HttpResponse(
-        json.dumps(body),
-        status_code=status,
-        headers=dict(headers or {}),
-        mimetype=PROBLEM_CONTENT_TYPE,
-    )
+    return HttpAnswer(status, json.dumps(body).encode(), dict(headers or {}), PROBLEM_CONTENT_TYPE)
 
 
-def queue_unavailable(unavailable: QueueUnavailable, advice: str) -> func.HttpResponse:
+def queue_unavailable(unavailable: QueueUnavailable, advice: str) -> HttpAnswer:
     """503 for requests the intake could not enqueue (their records were rolled back)."""
     return problem(
         503,
@@ -69,7 +63,7 @@ def queue_unavailable(unavailable: QueueUnavailable, advice: str) -> func.HttpRe
     )
 
 
-def json_problem(refused: JsonRefused) -> func.HttpResponse:
+def json_problem(refused: JsonRefused) -> HttpAnswer:
     """A document the strict reader refused: 413 when too large, 400 otherwise. The
     `refusal` member names the class (size, encoding, syntax, depth, number, duplicate-key)."""
     status, title, kind = _JSON_PROBLEMS.get(refused.refusal, _MALFORMED)

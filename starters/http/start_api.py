@@ -7,13 +7,10 @@ which lets whoever holds them terminate, purge or raise events on any instance.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-import azure.functions as func
 
 from ..clock import Clock, SystemClock
 from ..contract import (
@@ -30,6 +27,7 @@ from ..intake import Intake, QueueUnavailable
 from ..outcomes import Outcome, OutcomeRecord, VersionConflict
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text, read_json
+from .core import OUTCOME_ANSWERS, HttpAnswer, HttpRequest, json_answer
 from .problems import json_problem, problem, queue_unavailable
 
 logger = logging.getLogger("starters.http")
@@ -49,11 +47,17 @@ MAX_UNRECORDED_WAITS = 64
 UNRECORDED_POLL_MAX_S = 0.5
 
 
+_REFUSAL_DETAIL = {
+    Outcome.INVALID: "invalid",
+    Outcome.DEAD_LETTERED: "the request ended in the dead-letter queue",
+}
+
+
 class WaitError(ValueError):
     pass
 
 
-def parse_wait(req: func.HttpRequest) -> float:
+def parse_wait(req: HttpRequest) -> float:
     """`?wait=<seconds>`: 0 when absent, capped at MAX_WAIT_S."""
     raw = req.params.get("wait")
     if raw is None or raw == "":
@@ -67,7 +71,7 @@ def parse_wait(req: func.HttpRequest) -> float:
     return min(seconds, MAX_WAIT_S)
 
 
-def _wait_problem(error: WaitError) -> func.HttpResponse:
+def _wait_problem(error: WaitError) -> HttpAnswer:
     return problem(
         400,
         "Invalid wait",
@@ -77,14 +81,14 @@ def _wait_problem(error: WaitError) -> func.HttpResponse:
     )
 
 
-def repeated_parameters(req: func.HttpRequest) -> list[str]:
+def repeated_parameters(req: HttpRequest) -> list[str]:
     """Query parameters given more than once. The worker's `params` keeps one value per
     name (the host may join them with commas), so the URL is read, not `params`."""
     names = [name for name, _ in parse_qsl(urlsplit(req.url).query, keep_blank_values=True)]
     return sorted({name for name in names if names.count(name) > 1})
 
 
-def _query_problem(req: func.HttpRequest) -> func.HttpResponse | None:
+def _query_problem(req: HttpRequest) -> HttpAnswer | None:
     repeated = repeated_parameters(req)
     if not repeated:
         return None
@@ -102,18 +106,12 @@ def _query_problem(req: func.HttpRequest) -> func.HttpResponse | None:
     )
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(
-        json.dumps(body), status_code=status, headers=headers or {}, mimetype="application/json"
-    )
-
-
-def _origin(req: func.HttpRequest) -> str:
+def _origin(req: HttpRequest) -> str:
     parts = urlsplit(req.url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def _invalid_id(field: str, label: str, value: str, rule: str) -> func.HttpResponse:
+def _invalid_id(field: str, label: str, value: str, rule: str) -> HttpAnswer:
     return problem(
         422,
         f"Invalid {label}",
@@ -123,16 +121,16 @@ def _invalid_id(field: str, label: str, value: str, rule: str) -> func.HttpRespo
     )
 
 
-def _invalid_request_id(request_id: str) -> func.HttpResponse:
+def _invalid_request_id(request_id: str) -> HttpAnswer:
     return _invalid_id("requestId", "request ID", request_id, REQUEST_ID_RULE)
 
 
-def _unknown_request(request_id: str) -> func.HttpResponse:
+def _unknown_request(request_id: str) -> HttpAnswer:
     detail = f"no start request {request_id} is known"
     return problem(404, "Unknown request", detail, kind="not-found")
 
 
-def _too_many_waits(request_id: str, bound: int) -> func.HttpResponse:
+def _too_many_waits(request_id: str, bound: int) -> HttpAnswer:
     return problem(
         429,
         "Too many waits",
@@ -169,9 +167,7 @@ class StartApi:
         self.max_unrecorded_waits = max_unrecorded_waits
         self.unrecorded_waits = 0  # one event loop: a plain counter is enough
 
-    async def start(
-        self, req: func.HttpRequest, client: InstanceClient | None = None
-    ) -> func.HttpResponse:
+    async def start(self, req: HttpRequest, client: InstanceClient | None = None) -> HttpAnswer:
         """POST /api/orchestrators/{functionName}/{instanceId}: validate, record, enqueue.
 
         With `?wait=<seconds>` it answers like the seed when the decision comes in time.
@@ -259,8 +255,8 @@ class StartApi:
         return await self._answer(req, record, client)
 
     async def _answer(
-        self, req: func.HttpRequest, record: OutcomeRecord, client: InstanceClient | None
-    ) -> func.HttpResponse:
+        self, req: HttpRequest, record: OutcomeRecord, client: InstanceClient | None
+    ) -> HttpAnswer:
         """The seed's answers for a decided request; 202 while it is not decided."""
         payload = {
             "requestId": record.request_id,
@@ -274,47 +270,28 @@ class StartApi:
         }
         origin = _origin(req)
         outcome = record.outcome
-        if outcome in (Outcome.STARTED, Outcome.REPLACED):
-            return _json(201, payload, {"Location": origin + instance_uri(record.instance_id)})
-        if outcome in (Outcome.USED_EXISTING, Outcome.FORWARDED):
-            return _json(200, payload)
-        if outcome in (Outcome.REJECTED, Outcome.EXPIRED, Outcome.CANCELED):
-            instance = None
-            if client is not None:
-                snapshot = await client.get_status(record.instance_id)
-                instance = snapshot.to_public() if snapshot else None
-            title = {
-                Outcome.REJECTED: "Instance exists",
-                Outcome.EXPIRED: "Queued request expired",
-                Outcome.CANCELED: "Request canceled",
-            }[outcome]
-            return problem(
-                409,
-                title,
-                record.reason or outcome.value,
-                kind=f"request-{outcome.value}",
-                extra={**payload, "instance": instance},
+        answer = OUTCOME_ANSWERS[outcome]
+        if answer.kind is not None and answer.title is not None:  # a refusal: a problem
+            extra: dict[str, Any] = dict(payload)
+            if answer.status == 409:  # the instance in the way, as it is now
+                instance = None
+                if client is not None:
+                    snapshot = await client.get_status(record.instance_id)
+                    instance = snapshot.to_public() if snapshot else None
+                extra["instance"] = instance
+            detail = record.reason or _REFUSAL_DETAIL.get(outcome, outcome.value)
+            return problem(answer.status, answer.title, detail, kind=answer.kind, extra=extra)
+        if answer.status == 201:
+            return json_answer(
+                201, payload, {"Location": origin + instance_uri(record.instance_id)}
             )
-        if outcome is Outcome.INVALID:
-            return problem(
-                422,
-                "Invalid start request",
-                record.reason or "invalid",
-                kind="contract-violation",
-                extra=payload,
-            )
-        if outcome is Outcome.DEAD_LETTERED:
-            return problem(
-                503,
-                "Request dead-lettered",
-                record.reason or "the request ended in the dead-letter queue",
-                kind="request-dead-lettered",
-                extra=payload,
-            )
-        # pending or queued: accepted, not decided (yet)
-        headers = {"Location": origin + request_uri(record.request_id)}
-        headers["Retry-After"] = str(RETRY_AFTER_S)
-        return _json(202, payload, headers)
+        if answer.status == 202:  # accepted, not decided (yet)
+            headers = {
+                "Location": origin + request_uri(record.request_id),
+                "Retry-After": str(RETRY_AFTER_S),
+            }
+            return json_answer(202, payload, headers)
+        return json_answer(answer.status, payload)
 
     async def wait_for_decision(
         self, request_id: str, seconds: float, *, settle_on_queued: bool = False
@@ -334,7 +311,7 @@ class StartApi:
             record = await self.store.get(request_id)
         return record
 
-    async def request_outcome(self, req: func.HttpRequest) -> func.HttpResponse:
+    async def request_outcome(self, req: HttpRequest) -> HttpAnswer:
         """GET /api/requests/{requestId}: the outcome record."""
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
@@ -362,8 +339,8 @@ class StartApi:
         if record is None:
             return _unknown_request(request_id)
         if record.outcome.is_final:
-            return _json(200, record.to_public())
-        return _json(202, record.to_public(), {"Retry-After": str(RETRY_AFTER_S)})
+            return json_answer(200, record.to_public())
+        return json_answer(202, record.to_public(), {"Retry-After": str(RETRY_AFTER_S)})
 
     async def _wait_for_record(self, request_id: str, deadline: float) -> OutcomeRecord | None:
         loop = asyncio.get_running_loop()
@@ -376,7 +353,7 @@ class StartApi:
             delay = min(delay * 2, UNRECORDED_POLL_MAX_S)
         return None
 
-    async def cancel(self, req: func.HttpRequest) -> func.HttpResponse:
+    async def cancel(self, req: HttpRequest) -> HttpAnswer:
         """DELETE /api/requests/{requestId}: cancel a request that is pending or queued."""
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
@@ -386,7 +363,7 @@ class StartApi:
             if record is None:
                 return _unknown_request(request_id)
             if record.outcome is Outcome.CANCELED:
-                return _json(200, record.to_public())
+                return json_answer(200, record.to_public())
             if record.outcome.is_final:
                 return problem(
                     409,
@@ -413,7 +390,7 @@ class StartApi:
                 stored = await self.store.replace(canceled)
             except VersionConflict:
                 continue
-            return _json(200, stored.to_public())
+            return json_answer(200, stored.to_public())
         return problem(
             409,
             "Being decided",
@@ -421,9 +398,7 @@ class StartApi:
             kind="being-decided",
         )
 
-    async def instance_status(
-        self, req: func.HttpRequest, client: InstanceClient
-    ) -> func.HttpResponse:
+    async def instance_status(self, req: HttpRequest, client: InstanceClient) -> HttpAnswer:
         """GET /api/instances/{instanceId}: the instance's status, in this API's own shape."""
         instance_id = req.route_params.get("instanceId", "")
         if not is_instance_id(instance_id):
@@ -433,4 +408,4 @@ class StartApi:
             return problem(
                 404, "Unknown instance", f"no instance {instance_id} exists", kind="not-found"
             )
-        return _json(200, status.to_public())
+        return json_answer(200, status.to_public())
