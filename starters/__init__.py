@@ -12,14 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .contract import (
-    ContractValidator,
-    ContractViolation,
-    StartRequest,
-    Violation,
-    build_schema,
-    message_id_for,
-)
+from .contract import ContractViolation, StartRequest, Violation, build_schema, message_id_for
 from .forwarding import acknowledges, forward_payload, read_forwarded
 from .instances import DurableInstanceClient, InstanceSnapshot
 from .messages import IncomingMessage, OutgoingMessage
@@ -27,6 +20,7 @@ from .outcomes import Outcome, OutcomeRecord
 from .policies import Action, Decision, OnFinished, OnRunning, Policy, RuntimeStatus, decide
 from .ports import InstanceClient, OutcomeStore, QueueSender, Sender
 from .registry import OrchestratorSpec, Registry, RegistryError
+from .validation import ContractValidator
 
 if TYPE_CHECKING:
     from .functions.blueprint import build_blueprint

@@ -23,12 +23,13 @@ from hypothesis import strategies as st
 
 from emulator.testing import start_serve, stop_serve, wait_listening
 from orchestrators import registry
-from starters.contract import INSTANCE_ID_PATTERN, ContractValidator, is_instance_id
+from starters.contract import INSTANCE_ID_PATTERN, is_instance_id
 from starters.handling.handler import StartHandler
 from starters.http.start_api import StartApi
 from starters.messages import IncomingMessage
 from starters.outcomes import Outcome
 from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests import hostile  # noqa: F401 - registers and loads the hypothesis profiles
 from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender

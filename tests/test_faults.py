@@ -20,7 +20,7 @@ from emulator.clock import RuntimeClock
 from emulator.servicebus.config import QueueSettings
 from emulator.servicebus.session_queue import NewMessage, SessionQueues
 from emulator.testing import EmbeddedRuntime
-from starters.contract import ContractValidator, StartRequest
+from starters.contract import StartRequest
 from starters.functions.settings import HandlerSettings
 from starters.handling.handler import StartHandler, TransientFailure
 from starters.instances import DurableInstanceClient
@@ -28,6 +28,7 @@ from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome, OutcomeRecord
 from starters.policies import OnRunning, RuntimeStatus
 from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from starters.contract import ContractValidator
 from starters.functions.settings import HandlerSettings
 from starters.handling.handler import FORWARD_RAISED, StartHandler
 from starters.outcomes import Outcome
 from starters.policies import OnFinished, RuntimeStatus
 from starters.ports import OutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 from tests.test_handler import delivery, request
 

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from emulator.testing import EmbeddedRuntime
-from starters import sdk_event_fifo
+from starters import _sdk_event_fifo as sdk_event_fifo
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent

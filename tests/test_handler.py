@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from starters.contract import ContractValidator, StartRequest
+from starters.contract import StartRequest
 from starters.functions.settings import HandlerSettings
 from starters.handling.handler import StartHandler, TransientFailure
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome
 from starters.policies import OnFinished, OnRunning, RuntimeStatus
 from starters.ports import OutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import Crash, FakeClock, FakeDurable, RecordingSender
 
 S = RuntimeStatus

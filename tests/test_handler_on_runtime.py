@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from emulator.testing import EmbeddedRuntime
-from starters.contract import ContractValidator, StartRequest
+from starters.contract import StartRequest
 from starters.handling.handler import StartHandler
 from starters.instances import DurableInstanceClient
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome
 from starters.policies import OnRunning
 from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.embedded_app import app_settings
 from tests.fakes import Crash, RecordingSender
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from starters.contract import ContractValidator, StartRequest
+from starters.contract import StartRequest
 from starters.functions.settings import HandlerSettings
 from starters.handling.handler import StartHandler
 from starters.handling.results import Note
@@ -17,6 +17,7 @@ from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome, OutcomeRecord
 from starters.stores.memory import MemoryOutcomeStore
 from starters.stores.sqlite import SqliteOutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 
 

@@ -23,9 +23,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contract import FIELDS, ContractValidator, ContractViolation, build_schema
+from ..contract import FIELDS, ContractViolation, build_schema
 from ..registry import Registry
 from ..strict_json import JsonRefused, read_json
+from ..validation import ContractValidator
 from ._cli_arguments import RegistryUnavailable, choose_registry, parser, settings_env
 from .published_schema import PublishedSchemaValidator, load_schema
 

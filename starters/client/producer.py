@@ -21,19 +21,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from ..contract import (
-    SCHEMA_VERSION,
-    STANDARD_MAX_MESSAGE_BYTES,
-    ContractValidator,
-    ContractViolation,
-    StartRequest,
-)
+from ..contract import SCHEMA_VERSION, STANDARD_MAX_MESSAGE_BYTES, ContractViolation, StartRequest
 from ..functions.settings import StarterSettings
 from ..messages import OutgoingMessage
 from ..policies import OnFinished, OnRunning
 from ..ports import QueueSender
 from ..registry import Registry
 from ..senders.from_settings import create_sender
+from ..validation import ContractValidator
 from .published_schema import PublishedSchemaValidator
 
 

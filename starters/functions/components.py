@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock
-from ..contract import ContractValidator
 from ..events.api import EventApi
 from ..events.mapping import EventMapping, EventRouter
 from ..handling.handler import StartHandler
@@ -21,6 +20,7 @@ from ..ports import OutcomeStore, QueueSender
 from ..registry import Registry
 from ..senders.from_settings import create_sender
 from ..stores.from_settings import create_store
+from ..validation import ContractValidator
 from .settings import StarterSettings
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..clock import Clock, SystemClock
-from ..contract import ContractValidator, ContractViolation, StartRequest
+from ..contract import ContractViolation, StartRequest
 from ..functions.settings import HandlerSettings
 from ..instances import DurableInstanceClient, InstanceSnapshot
 from ..messages import IncomingMessage
@@ -28,6 +28,7 @@ from ..policies import FINISHED_STATUSES, Action, Decision, decide
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..registry import OrchestratorSpec
 from ..unusable_messages import printable
+from ..validation import ContractValidator
 from .claims import Busy, Claims, Conflict
 from .effects import Effects, StatusChanged, forward_raised_on, reconcile
 from .queueing import Queueing

@@ -21,7 +21,7 @@ from ..outcomes import Outcome
 from ..policies import OnFinished, OnRunning, RuntimeStatus
 from ..registry import Registry
 from ..strict_json import RefusalClass
-from .start_api import MAX_WAIT_S
+from .query import MAX_WAIT_S
 
 VERSION = "1.0.0"
 

@@ -10,14 +10,13 @@ import asyncio
 import logging
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from ..clock import Clock, SystemClock
 from ..contract import (
     INSTANCE_ID_RULE,
     REQUEST_ID_RULE,
     SCHEMA_VERSION,
-    ContractValidator,
     ContractViolation,
     Violation,
     is_instance_id,
@@ -27,8 +26,10 @@ from ..intake import Intake, QueueUnavailable
 from ..outcomes import Outcome, OutcomeRecord, VersionConflict
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text, read_json
+from ..validation import ContractValidator
 from .core import OUTCOME_ANSWERS, HttpAnswer, HttpRequest, json_answer
 from .problems import json_problem, problem, queue_unavailable
+from .query import WaitError, parse_wait, query_problem, wait_problem
 
 logger = logging.getLogger("starters.http")
 
@@ -37,8 +38,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 # misspelt policy is not silently ignored.
 START_QUERY_KEYS = frozenset({"onRunning", "onFinished", "wait", "code"})
 RETRY_AFTER_S = 1
-# Long-polls hold a connection (and a worker slot) open: bounded.
-MAX_WAIT_S = 30.0
 POLL_S = 0.1
 # `GET /api/requests/{id}?wait=N` for an ID with no record yet (sent straight to the queue,
 # not yet seen by the handler) waits for the record to appear. Such a wait may be for an
@@ -51,59 +50,6 @@ _REFUSAL_DETAIL = {
     Outcome.INVALID: "invalid",
     Outcome.DEAD_LETTERED: "the request ended in the dead-letter queue",
 }
-
-
-class WaitError(ValueError):
-    pass
-
-
-def parse_wait(req: HttpRequest) -> float:
-    """`?wait=<seconds>`: 0 when absent, capped at MAX_WAIT_S."""
-    raw = req.params.get("wait")
-    if raw is None or raw == "":
-        return 0.0
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise WaitError(f"wait must be a number of seconds, got {raw!r}") from None
-    if not seconds >= 0:  # also refuses NaN
-        raise WaitError(f"wait must not be negative, got {raw!r}")
-    return min(seconds, MAX_WAIT_S)
-
-
-def _wait_problem(error: WaitError) -> HttpAnswer:
-    return problem(
-        400,
-        "Invalid wait",
-        str(error),
-        kind="invalid-parameter",
-        violations=[Violation("wait", str(error))],
-    )
-
-
-def repeated_parameters(req: HttpRequest) -> list[str]:
-    """Query parameters given more than once. The worker's `params` keeps one value per
-    name (the host may join them with commas), so the URL is read, not `params`."""
-    names = [name for name, _ in parse_qsl(urlsplit(req.url).query, keep_blank_values=True)]
-    return sorted({name for name in names if names.count(name) > 1})
-
-
-def _query_problem(req: HttpRequest) -> HttpAnswer | None:
-    repeated = repeated_parameters(req)
-    if not repeated:
-        return None
-    detail = (
-        "query parameter(s) given more than once: "
-        + ", ".join(repeated)
-        + " (each may appear once, so that the request means one thing)"
-    )
-    return problem(
-        400,
-        "Repeated query parameter",
-        detail,
-        kind="repeated-parameter",
-        violations=[Violation(name, "given more than once") for name in repeated],
-    )
 
 
 def _origin(req: HttpRequest) -> str:
@@ -172,13 +118,13 @@ class StartApi:
 
         With `?wait=<seconds>` it answers like the seed when the decision comes in time.
         """
-        refused = _query_problem(req)
+        refused = query_problem(req)
         if refused is not None:
             return refused
         try:
             wait = parse_wait(req)
         except WaitError as error:
-            return _wait_problem(error)
+            return wait_problem(error)
         unknown = sorted(set(req.params) - START_QUERY_KEYS)
         if unknown:
             return problem(
@@ -316,13 +262,13 @@ class StartApi:
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
             return _invalid_request_id(request_id)
-        refused = _query_problem(req)
+        refused = query_problem(req)
         if refused is not None:
             return refused
         try:
             wait = parse_wait(req)
         except WaitError as error:
-            return _wait_problem(error)
+            return wait_problem(error)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         record = await self.store.get(request_id)
