@@ -31,7 +31,7 @@ _LAZY = {
     "build_blueprint": "starters.functions.blueprint",
     "HandlingResult": "starters.handling.handler",
     "StartHandler": "starters.handling.handler",
-    "TransientFailure": "starters.handling.handler",
+    "TransientFailure": "starters.handling.retry",
 }
 
 

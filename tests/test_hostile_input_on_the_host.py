@@ -32,7 +32,7 @@ from emulator.servicebus.rest_api import MAX_SEQUENCE_NUMBER, MAX_TIME_TO_LIVE_S
 from emulator.servicebus.session_queue import NewMessage
 from emulator.testing import EmbeddedRuntime, start_serve, stop_serve, wait_listening
 from starters.unusable_messages import record_id_for_message
-from tests.embedded_app import app_settings
+from tests.embedded_app import app_settings, drained
 from tests.hostile import CASES, Hostile, cloudevent_with, hostile_documents, start_request_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,16 +276,6 @@ def dead_letter_now(runtime: EmbeddedRuntime, queue: str, message: NewMessage) -
     queues.dead_letter(received, "MaxDeliveryCountExceeded", "delivered 10 times")
     if lease is not None:
         queues.release_session(lease)
-
-
-async def drained(runtime: EmbeddedRuntime, queue: str) -> None:
-    queues = runtime.host.queues
-    assert queues is not None
-    for _ in range(400):
-        if queues.counts(queue) == {"active": 0, "dead": 0}:
-            return
-        await asyncio.sleep(0.025)
-    raise TimeoutError(f"{queue} still holds {queues.counts(queue)}")
 
 
 @pytest.mark.parametrize("case", sorted(POISON))

@@ -79,14 +79,26 @@ class StartHandler:
         self.registry = validator.registry
         self.store = store
         self.sender = sender
-        self.clock: Clock = clock or SystemClock()
         self.settings = settings or HandlerSettings()
         self._new_token = token_factory
+        now = clock or SystemClock()
         transient = declared_transient_errors(store, sender, DurableInstanceClient)
-        self.retry = Retry(self.settings, self.clock, transient)
-        self.claims = Claims(store, self.retry, self.clock, self.settings)
-        self.effects = Effects(self.retry, self.clock, self.settings)
-        self.queueing = Queueing(store, sender, self.claims, self.retry, self.clock, self.settings)
+        self.retry = Retry(self.settings, now, transient)
+        self.claims = Claims(store, self.retry, now, self.settings)
+        self.effects = Effects(self.retry, now, self.settings)
+        self.queueing = Queueing(store, sender, self.claims, self.retry, now, self.settings)
+        self.clock = now
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        """One clock for every part (a test moves time for the whole handler)."""
+        self._clock = clock
+        for part in (self.retry, self.claims, self.effects, self.queueing):
+            part.clock = clock
 
     # -- entry points -------------------------------------------------------------------
 
