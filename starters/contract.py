@@ -21,6 +21,7 @@ from typing import Any
 
 from .policies import OnFinished, OnRunning, Policy
 from .registry import OrchestratorSpec, Registry
+from .strict_json import JsonRefused, read_json
 
 SCHEMA_VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -133,6 +134,18 @@ class ContractViolation(ValueError):
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
         super().__init__("; ".join(str(v) for v in violations))
+
+
+def parse_body(raw: bytes | str) -> dict[str, Any]:
+    """Parse a message body into a JSON object (the strict reader), or raise
+    ContractViolation."""
+    try:
+        value = read_json(raw)
+    except JsonRefused as refused:
+        raise ContractViolation([Violation(None, str(refused))]) from None
+    if not isinstance(value, dict):
+        raise ContractViolation([Violation(None, "the body must be a JSON object")])
+    return value
 
 
 @dataclass(frozen=True)

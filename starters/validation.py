@@ -28,10 +28,10 @@ from .contract import (
     is_instance_id,
     is_request_id,
     keep_alive_request_id,
+    parse_body,
 )
 from .policies import OnFinished, OnRunning
 from .registry import Registry
-from .strict_json import JsonRefused, read_json
 
 
 class ContractValidator:
@@ -46,13 +46,7 @@ class ContractValidator:
 
     def parse(self, raw: bytes | str) -> dict[str, Any]:
         """Parse a message body into a JSON object, or raise ContractViolation."""
-        try:
-            value = read_json(raw)
-        except JsonRefused as refused:
-            raise ContractViolation([Violation(None, str(refused))]) from None
-        if not isinstance(value, dict):
-            raise ContractViolation([Violation(None, "the body must be a JSON object")])
-        return value
+        return parse_body(raw)
 
     def validate(
         self,

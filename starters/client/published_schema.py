@@ -25,9 +25,10 @@ from ..contract import (
     canonical_json,
     is_instance_id,
     is_request_id,
+    parse_body,
 )
 from ..policies import OnFinished, OnRunning
-from ..strict_json import JsonRefused, read_json
+from ..strict_json import read_json
 
 SCHEMA_RESOURCE = "start-request.schema.json"
 
@@ -66,13 +67,7 @@ class PublishedSchemaValidator:
         self.max_message_bytes = max_message_bytes
 
     def parse(self, raw: bytes | str) -> dict[str, Any]:
-        try:
-            value = read_json(raw)
-        except JsonRefused as refused:
-            raise ContractViolation([Violation(None, str(refused))]) from None
-        if not isinstance(value, dict):
-            raise ContractViolation([Violation(None, "the body must be a JSON object")])
-        return value
+        return parse_body(raw)
 
     def validate(
         self, body: Mapping[str, Any], *, session_id: str | None = None, check_session: bool = True

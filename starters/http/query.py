@@ -30,6 +30,18 @@ def parse_wait(req: HttpRequest) -> float:
     return min(seconds, MAX_WAIT_S)
 
 
+def read_wait(req: HttpRequest) -> float | HttpAnswer:
+    """The `?wait=` seconds, or the problem with the query (a repeated parameter, a wait
+    that is not a number of seconds)."""
+    refused = query_problem(req)
+    if refused is not None:
+        return refused
+    try:
+        return parse_wait(req)
+    except WaitError as error:
+        return wait_problem(error)
+
+
 def wait_problem(error: WaitError) -> HttpAnswer:
     return problem(
         400,

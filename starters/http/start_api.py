@@ -29,7 +29,7 @@ from ..strict_json import JsonRefused, check_text, read_json
 from ..validation import ContractValidator
 from .core import OUTCOME_ANSWERS, HttpAnswer, HttpRequest, json_answer
 from .problems import json_problem, problem, queue_unavailable
-from .query import WaitError, parse_wait, query_problem, wait_problem
+from .query import read_wait
 
 logger = logging.getLogger("starters.http")
 
@@ -116,15 +116,11 @@ class StartApi:
     async def start(self, req: HttpRequest, client: InstanceClient | None = None) -> HttpAnswer:
         """POST /api/orchestrators/{functionName}/{instanceId}: validate, record, enqueue.
 
-        With `?wait=<seconds>` it answers like the seed when the decision comes in time.
+        With `?wait=<seconds>` it answers with the decision (201, 200, 409) when it comes in time.
         """
-        refused = query_problem(req)
-        if refused is not None:
-            return refused
-        try:
-            wait = parse_wait(req)
-        except WaitError as error:
-            return wait_problem(error)
+        wait = read_wait(req)
+        if isinstance(wait, HttpAnswer):
+            return wait
         unknown = sorted(set(req.params) - START_QUERY_KEYS)
         if unknown:
             return problem(
@@ -203,7 +199,7 @@ class StartApi:
     async def _answer(
         self, req: HttpRequest, record: OutcomeRecord, client: InstanceClient | None
     ) -> HttpAnswer:
-        """The seed's answers for a decided request; 202 while it is not decided."""
+        """The answer for a decided request (OUTCOME_ANSWERS); 202 while it is not decided."""
         payload = {
             "requestId": record.request_id,
             "instanceId": record.instance_id,
@@ -262,13 +258,9 @@ class StartApi:
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
             return _invalid_request_id(request_id)
-        refused = query_problem(req)
-        if refused is not None:
-            return refused
-        try:
-            wait = parse_wait(req)
-        except WaitError as error:
-            return wait_problem(error)
+        wait = read_wait(req)
+        if isinstance(wait, HttpAnswer):
+            return wait
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         record = await self.store.get(request_id)
