@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from ..clock import Clock
 from ..contract import StartRequest
@@ -164,8 +165,10 @@ class Claims:
         except VersionConflict:
             raise Busy(f"lost the claim on request {record.request_id}") from None
 
-    async def store_decision(self, record: OutcomeRecord) -> OutcomeRecord:
-        """Write the decision and drop the claim; another handler's decision stands."""
+    async def store_decision(self, record: OutcomeRecord, **decision: Any) -> OutcomeRecord:
+        """Write the decision (`decision`: the record's changes) and drop the claim and the
+        intent; another handler's decision stands."""
+        record = record.evolve(**decision, claim_token=None, claim_until=None, intent=None)
         try:
             return await self.retry(lambda: self.store.replace(record))
         except VersionConflict:

@@ -277,24 +277,14 @@ class StartHandler:
         reason: str,
         existing_status: str | None,
     ) -> HandlingResult:
-        decided = record.evolve(
+        stored = await self.claims.store_decision(
+            record,
             outcome=outcome,
             reason=reason,
             existing_status=existing_status,
             decided_at=self.clock.now(),
-            claim_token=None,
-            claim_until=None,
-            intent=None,
         )
-        stored = await self.claims.store_decision(decided)
-        return HandlingResult(
-            record.request_id,
-            record.instance_id,
-            stored.outcome,
-            Note.DECIDED,
-            stored.reason,
-            stored,
-        )
+        return HandlingResult.of(stored, Note.DECIDED, stored.outcome)
 
     # -- requests that are not acted on --------------------------------------------------
 

@@ -93,16 +93,13 @@ class Queueing:
             reason="queued",
         )
         await self.retry(lambda: self.sender.send([copy]))
-        queued = record.evolve(
+        stored = await self.claims.store_decision(
+            record,
             outcome=Outcome.QUEUED,
             reason=decision.reason,
             existing_status=status.runtime_status.value if status else None,
             attempt=attempt,
-            claim_token=None,
-            claim_until=None,
-            intent=None,
         )
-        stored = await self.claims.store_decision(queued)
         return HandlingResult(
             request.request_id,
             request.instance_id,
