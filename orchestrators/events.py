@@ -1,7 +1,7 @@
 """Which events start which sample job: the declarative mapping, next to the jobs."""
 
 from starters import OnRunning
-from starters.events import EventMapping
+from starters.events.mapping import EventMapping
 
 EVENT_MAPPINGS = [
     # A report request from any producer: one report per reportId at a time.

@@ -1,4 +1,4 @@
-"""The Durable side of the starter: a small port, and its adapter over the SDK client.
+"""The Durable side of the starter: the instance snapshot, and the adapter over the SDK client.
 
 The adapter absorbs the SDK's traps (see docs: `get_status` on an unknown ID returns a
 falsy status object, never None; `runtime_status` is an Enum, not a str) so the handler
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .policies import RuntimeStatus
 
@@ -38,20 +38,6 @@ class InstanceSnapshot:
         }
 
 
-class InstanceClient(Protocol):
-    """What the starter needs from Durable Functions."""
-
-    async def get_status(self, instance_id: str) -> InstanceSnapshot | None:
-        """The instance with its input, or None when the ID is unknown."""
-        ...
-
-    async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None: ...
-
-    async def terminate(self, instance_id: str, reason: str) -> None: ...
-
-    async def raise_event(self, instance_id: str, event_name: str, data: Any) -> None: ...
-
-
 def _decoded_input(value: Any) -> Any:
     """The input as the starter sent it.
 
@@ -74,14 +60,28 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
+class DurableCallFailed(Exception):
+    """The Durable SDK's report of a failed call: the host answered with an error."""
+
+
 class DurableInstanceClient:
     """InstanceClient over `azure.durable_functions.DurableOrchestrationClient`."""
+
+    # The SDK reports a failed HTTP call as a bare Exception: `get_status` turns it into
+    # DurableCallFailed so a retry can tell it from a bug. The effects (start_new, ...)
+    # keep the SDK's exception: the handler reads the status again after any of them.
+    transient_errors: tuple[type[Exception], ...] = (DurableCallFailed,)
 
     def __init__(self, client: Any) -> None:
         self._client = client
 
     async def get_status(self, instance_id: str) -> InstanceSnapshot | None:
-        status = await self._client.get_status(instance_id, show_input=True)
+        try:
+            status = await self._client.get_status(instance_id, show_input=True)
+        except Exception as error:
+            if type(error) is Exception:
+                raise DurableCallFailed(str(error)) from error
+            raise
         # Falsy (no createdTime) means unknown: the SDK never returns None here.
         if not status or status.runtime_status is None:
             return None
@@ -104,3 +104,12 @@ class DurableInstanceClient:
 
     async def raise_event(self, instance_id: str, event_name: str, data: Any) -> None:
         await self._client.raise_event(instance_id, event_name, data)
+
+
+_MOVED = {"InstanceClient": "starters.ports"}
+
+
+def __getattr__(name: str) -> Any:
+    from ._moved import moved_attribute
+
+    return moved_attribute(__name__, name, _MOVED)

@@ -6,10 +6,10 @@ request ID on the first send and `{requestId}:{attempt}` on every re-send.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from .contract import CONTENT_TYPE, StartRequest, message_id_for
 
@@ -76,11 +76,10 @@ class IncomingMessage:
             return 0
 
 
-class Sender(Protocol):
-    """Puts start-request messages on the start queue."""
+_MOVED = {"Sender": "starters.ports"}
 
-    async def send(self, messages: Sequence[OutgoingMessage]) -> None:
-        """Send all of them or raise; a partial send is safe to repeat (MessageIds dedupe)."""
-        ...
 
-    async def close(self) -> None: ...
+def __getattr__(name: str) -> Any:
+    from ._moved import moved_attribute
+
+    return moved_attribute(__name__, name, _MOVED)

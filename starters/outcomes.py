@@ -1,4 +1,4 @@
-"""Outcome records: what became of each start request, and the store interface behind them.
+"""Outcome records: what became of each start request (the model; the store port is in ports.py).
 
 Every change to a record is conditional on the version the writer read (an ETag in Table
 storage), so two handlers never overwrite each other's decision and a redelivered request
@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any
 
 from .contract import StartRequest
 
@@ -34,6 +34,17 @@ class Outcome(str, Enum):
         return self not in (Outcome.PENDING, Outcome.QUEUED)
 
 
+class IntentAction(str, Enum):
+    """The effect an intent announces."""
+
+    START = "start"
+    REPLACE = "replace"
+    FORWARD = "forward"
+    # The event was raised on an orchestrator that acknowledges forwards: a redelivery
+    # waits for the acknowledgement instead of raising the event a second time.
+    FORWARD_RAISED = "forward-raised"
+
+
 @dataclass(frozen=True)
 class Intent:
     """An effect a handler was about to cause, written down before it causes it.
@@ -44,17 +55,19 @@ class Intent:
     was raised for an orchestrator that acknowledges forwards, "forward-raised".
     """
 
-    action: str
+    action: IntentAction
     prior_created_time: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "priorCreatedTime": self.prior_created_time}
+        return {"action": self.action.value, "priorCreatedTime": self.prior_created_time}
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Intent | None:
         if not data:
             return None
-        return cls(action=str(data["action"]), prior_created_time=data.get("priorCreatedTime"))
+        return cls(
+            action=IntentAction(data["action"]), prior_created_time=data.get("priorCreatedTime")
+        )
 
 
 @dataclass(frozen=True)
@@ -128,88 +141,14 @@ class VersionConflict(Exception):
     """Someone else changed the record since it was read."""
 
 
-class OutcomeStore(Protocol):
-    """Where outcome records and per-instance leases live (memory, SQLite, Table storage)."""
-
-    async def get(self, request_id: str) -> OutcomeRecord | None: ...
-
-    async def insert(self, record: OutcomeRecord) -> OutcomeRecord:
-        """Create the record; raise RecordExists (carrying the stored one) if it exists."""
-        ...
-
-    async def replace(self, record: OutcomeRecord) -> OutcomeRecord:
-        """Write `record` if the stored version still equals `record.version`.
-
-        Returns the record with its new version; raises VersionConflict otherwise.
-        """
-        ...
-
-    async def delete(self, record: OutcomeRecord) -> bool:
-        """Delete the record if its version is unchanged; False if it changed or is gone."""
-        ...
-
-    async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
-        """The instance's `queued` records, oldest first."""
-        ...
-
-    async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
-        """Take or renew the lease `name` for `owner` unless another owner holds it past `now`."""
-        ...
-
-    async def release_lease(self, name: str, owner: str) -> None: ...
-
-    async def purge_decided_before(self, cutoff: datetime) -> int:
-        """Delete decided records received before `cutoff`; returns how many."""
-        ...
-
-    async def close(self) -> None: ...
+_MOVED = {
+    "OutcomeStore": "starters.ports",
+    "record_to_storage": "starters.stores._codec",
+    "record_from_storage": "starters.stores._codec",
+}
 
 
-def record_to_storage(record: OutcomeRecord) -> dict[str, Any]:
-    """A JSON-ready form of every field but the version, which stores keep themselves."""
-    return {
-        "requestId": record.request_id,
-        "instanceId": record.instance_id,
-        "orchestrator": record.orchestrator,
-        "outcome": record.outcome.value,
-        "receivedAt": record.received_at.isoformat(),
-        "fingerprint": record.fingerprint,
-        "reason": record.reason,
-        "existingStatus": record.existing_status,
-        "decidedAt": record.decided_at.isoformat() if record.decided_at else None,
-        "deliveryCount": record.delivery_count,
-        "body": record.body,
-        "bodyEncoding": record.body_encoding,
-        "attempt": record.attempt,
-        "claimToken": record.claim_token,
-        "claimUntil": record.claim_until.isoformat() if record.claim_until else None,
-        "intent": record.intent.to_json() if record.intent else None,
-    }
+def __getattr__(name: str) -> Any:
+    from ._moved import moved_attribute
 
-
-def record_from_storage(data: dict[str, Any], version: int) -> OutcomeRecord:
-    def when(key: str) -> datetime | None:
-        value = data.get(key)
-        return datetime.fromisoformat(value) if value else None
-
-    received = when("receivedAt")
-    assert received is not None
-    return OutcomeRecord(
-        request_id=data["requestId"],
-        instance_id=data["instanceId"],
-        orchestrator=data["orchestrator"],
-        outcome=Outcome(data["outcome"]),
-        received_at=received,
-        fingerprint=data.get("fingerprint") or "",
-        reason=data.get("reason"),
-        existing_status=data.get("existingStatus"),
-        decided_at=when("decidedAt"),
-        delivery_count=int(data.get("deliveryCount") or 0),
-        body=data.get("body"),
-        body_encoding=data.get("bodyEncoding"),
-        attempt=int(data.get("attempt") or 0),
-        claim_token=data.get("claimToken"),
-        claim_until=when("claimUntil"),
-        intent=Intent.from_json(data.get("intent")),
-        version=version,
-    )
+    return moved_attribute(__name__, name, _MOVED)

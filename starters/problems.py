@@ -1,70 +1,9 @@
-"""RFC 9457 problem details: every refusal names the rule it broke."""
+"""Deprecated: moved to `starters.http.problems`; this name keeps old imports working."""
 
-from __future__ import annotations
-
-import json
-from collections.abc import Mapping, Sequence
 from typing import Any
 
-import azure.functions as func
-
-from .contract import Violation
-from .strict_json import JsonRefused, RefusalClass
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_PREFIX = "urn:singleton-starters:problem:"
+from ._moved import moved_module
 
 
-def problem_body(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    kind: str,
-    violations: Sequence[Violation] = (),
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_PREFIX + kind,
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if violations:
-        body["violations"] = [{"field": v.field, "message": v.message} for v in violations]
-    if extra:
-        body.update(extra)
-    return body
-
-
-def problem(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    kind: str,
-    violations: Sequence[Violation] = (),
-    headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> func.HttpResponse:
-    body = problem_body(status, title, detail, kind=kind, violations=violations, extra=extra)
-    return func.HttpResponse(
-        json.dumps(body),
-        status_code=status,
-        headers=dict(headers or {}),
-        mimetype=PROBLEM_CONTENT_TYPE,
-    )
-
-
-def json_problem(refused: JsonRefused) -> func.HttpResponse:
-    """A document the strict reader refused: 413 when too large, 400 otherwise. The
-    `refusal` member names the class (size, encoding, syntax, depth, number, duplicate-key)."""
-    status, title, kind = _JSON_PROBLEMS.get(refused.refusal, _MALFORMED)
-    return problem(status, title, str(refused), kind=kind, extra={"refusal": refused.refusal.value})
-
-
-_MALFORMED = (400, "Malformed JSON", "malformed-json")
-_JSON_PROBLEMS = {
-    RefusalClass.SIZE: (413, "Content too large", "content-too-large"),
-    RefusalClass.ENCODING: (400, "Invalid text encoding", "invalid-encoding"),
-}
+def __getattr__(name: str) -> Any:
+    return moved_module(__name__, "starters.http.problems", name)

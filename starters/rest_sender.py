@@ -1,90 +1,9 @@
-"""The Sender over Service Bus's REST send API: the embedded runtime's queue.
+"""Deprecated: moved to `starters.senders.rest`; this name keeps old imports working."""
 
-Selected by a `ServiceBusConnection` value of `UseEmbeddedServiceBus=true;Endpoint=<url>`
-(as `UseDevelopmentStorage=true` selects Azurite); the embedded host sets it. One batch
-per session, in the REST API's batch format.
-"""
-
-from __future__ import annotations
-
-import json
-from collections.abc import Sequence
-from email.utils import format_datetime
 from typing import Any
 
-import aiohttp
-
-from .messages import OutgoingMessage
-from .settings import SettingsError
-
-EMBEDDED_MARKER = "UseEmbeddedServiceBus=true"
-BATCH_CONTENT_TYPE = "application/vnd.microsoft.servicebus.json"
+from ._moved import moved_module
 
 
-def embedded_endpoint(connection_string: str) -> str | None:
-    """The endpoint of an embedded-queue connection value, or None for any other value."""
-    parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
-    if parts.get("UseEmbeddedServiceBus", "").lower() != "true":
-        return None
-    endpoint = parts.get("Endpoint", "").strip().rstrip("/")
-    if not endpoint.startswith(("http://", "https://")):
-        raise SettingsError(
-            "ServiceBusConnection selects the embedded queue but has no Endpoint=http://..."
-        )
-    return endpoint
-
-
-def embedded_key(connection_string: str) -> str | None:
-    """The queue key (`SharedAccessKey=`) of an embedded-queue connection value, if any:
-    the runtime asks for it when it enforces keys."""
-    parts = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
-    return parts.get("SharedAccessKey", "").strip() or None
-
-
-def key_headers(key: str | None) -> dict[str, str]:
-    return {"x-functions-key": key} if key else {}
-
-
-def to_batch_item(message: OutgoingMessage) -> dict[str, Any]:
-    broker: dict[str, Any] = {
-        "SessionId": message.session_id,
-        "MessageId": message.message_id,
-        "ContentType": message.content_type,
-    }
-    if message.scheduled_enqueue_time is not None:
-        broker["ScheduledEnqueueTimeUtc"] = format_datetime(
-            message.scheduled_enqueue_time, usegmt=True
-        )
-    return {
-        "Body": message.body.decode("utf-8"),
-        "BrokerProperties": broker,
-        "UserProperties": dict(message.application_properties),
-    }
-
-
-class RestQueueSender:
-    """A session per send: on loopback a connection costs little, and the Functions worker
-    has no shutdown hook that could close a long-lived one."""
-
-    def __init__(self, endpoint: str, queue_name: str, key: str | None = None) -> None:
-        self.url = f"{endpoint.rstrip('/')}/{queue_name}/messages"
-        self.headers = key_headers(key)
-
-    async def send(self, messages: Sequence[OutgoingMessage]) -> None:
-        groups: dict[str, list[OutgoingMessage]] = {}
-        for message in messages:
-            groups.setdefault(message.session_id, []).append(message)
-        timeout = aiohttp.ClientTimeout(total=30)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            for group in groups.values():
-                body = json.dumps([to_batch_item(m) for m in group])
-                headers = {"Content-Type": BATCH_CONTENT_TYPE, **self.headers}
-                async with session.post(self.url, data=body, headers=headers) as response:
-                    if response.status != 201:
-                        detail = await response.text()
-                        raise ConnectionError(
-                            f"the queue refused the send ({response.status}): {detail}"
-                        )
-
-    async def close(self) -> None:
-        return None
+def __getattr__(name: str) -> Any:
+    return moved_module(__name__, "starters.senders.rest", name)

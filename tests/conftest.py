@@ -9,12 +9,12 @@ import pytest
 from azure.data.tables.aio import TableClient
 
 from orchestrators import registry as sample_registry
-from starters.contract import ContractValidator
-from starters.memory_store import MemoryOutcomeStore
-from starters.outcomes import OutcomeStore
+from starters.ports import OutcomeStore
 from starters.registry import Registry
-from starters.sqlite_store import SqliteOutcomeStore
-from starters.table_store import TableOutcomeStore
+from starters.stores.memory import MemoryOutcomeStore
+from starters.stores.sqlite import SqliteOutcomeStore
+from starters.stores.table import TableOutcomeStore
+from starters.validation import ContractValidator
 from tests.azurite import azurite_table  # noqa: F401 - the fixture
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 

@@ -3,7 +3,12 @@ local.settings.json.template: the runtime injects nothing of its own into the ap
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from embedded_functions.testing import EmbeddedRuntime
 
 # No Endpoint: the app completes it from the runtime's published EMBEDDED_RUNTIME_URL.
 EMBEDDED_QUEUE = {"ServiceBusConnection": "UseEmbeddedServiceBus=true"}
@@ -13,3 +18,24 @@ def app_settings(data_dir: Path | None = None, **more: str) -> dict[str, str]:
     """Outcomes in memory (one process), or beside the runtime's state in `data_dir`."""
     store = f"sqlite:{data_dir / 'outcomes.sqlite3'}" if data_dir is not None else "memory"
     return {**EMBEDDED_QUEUE, "OUTCOME_STORE": store, **more}
+
+
+async def drained(runtime: EmbeddedRuntime, queue: str, timeout: float = 10.0) -> None:
+    """Wait until `queue` holds no message: each one was handled and completed (the trigger
+    completes a message only after the function returned)."""
+    queues = runtime.host.queues
+    assert queues is not None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while queues.counts(queue) != {"active": 0, "dead": 0}:
+        if loop.time() > deadline:
+            raise TimeoutError(f"{queue} still holds {queues.counts(queue)}")
+        await asyncio.sleep(0.025)
+
+
+async def settled(runtime: EmbeddedRuntime, queue: str = "start-requests") -> None:
+    """Wait until nothing more can happen on its own: the start queue is drained and the
+    Durable runtime has nothing runnable. An assertion that something did not happen is
+    then one that can fail, whatever the machine's speed."""
+    await drained(runtime, queue)
+    await runtime.runtime.wait_idle()

@@ -50,6 +50,22 @@ class FakeClock:
             await asyncio.sleep(0.001)
 
 
+class WatchedClock:
+    """Another handler's view of a shared clock that tells when it starts waiting (its
+    first poll of a claim or lease someone else holds): an event to wait for, not a sleep."""
+
+    def __init__(self, shared: FakeClock) -> None:
+        self.shared = shared
+        self.waiting = asyncio.Event()
+
+    def now(self) -> datetime:
+        return self.shared.now()
+
+    async def sleep(self, seconds: float) -> None:
+        self.waiting.set()
+        await self.shared.sleep(seconds)
+
+
 @dataclass
 class Execution:
     instance_id: str

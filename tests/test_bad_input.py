@@ -21,14 +21,15 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator.testing import start_serve, stop_serve, wait_listening
+from embedded_functions.testing import start_serve, stop_serve, wait_listening
 from orchestrators import registry
-from starters.contract import INSTANCE_ID_PATTERN, ContractValidator, is_instance_id
-from starters.handler import StartHandler
-from starters.http_api import StartApi
-from starters.memory_store import MemoryOutcomeStore
+from starters.contract import INSTANCE_ID_PATTERN
+from starters.handling.handler import StartHandler
+from starters.http.start_api import StartApi
 from starters.messages import IncomingMessage
 from starters.outcomes import Outcome
+from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests import hostile  # noqa: F401 - registers and loads the hypothesis profiles
 from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
@@ -98,7 +99,7 @@ async def test_the_http_api_refuses_with_a_problem_never_a_5xx(
     assert response.status_code < 500
     if response.status_code == 202:
         (message,) = sender.sent
-        assert message.session_id == instance_id and is_instance_id(instance_id)
+        assert message.session_id == instance_id and allowed_instance_id(instance_id)
     else:
         assert response.status_code in (400, 422)
         assert response.mimetype == "application/problem+json"

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from emulator.servicebus.session_queue import NewMessage
-from emulator.testing import EmbeddedRuntime
+from embedded_functions.servicebus.session_queue import NewMessage
+from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
-from tests.embedded_app import app_settings
+from tests.embedded_app import app_settings, settled
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = app_settings(
@@ -107,7 +107,7 @@ async def test_a_request_id_dedupes_and_input_files_work(
     two = await cli(*args, cwd=tmp_path)
     assert one.returncode == two.returncode == 0
     assert one.stdout.strip() == two.stdout.strip() == "nightly-2026-01-01"
-    await asyncio.sleep(0.5)
+    await settled(app)  # both sends handled (the second was one copy: deduplicated)
     status = app.runtime.get_status("cli-2", show_history=True)
     assert sum(e["EventType"] == "ExecutionStarted" for e in status["historyEvents"]) == 1
 

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from starters.contract import (
-    ContractValidator,
     ContractViolation,
     build_schema,
     is_instance_id,
@@ -18,6 +17,7 @@ from starters.contract import (
 )
 from starters.policies import OnFinished, OnRunning
 from starters.registry import OrchestratorSpec, Registry, RegistryError
+from starters.validation import ContractValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 

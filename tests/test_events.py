@@ -12,11 +12,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.testing import EmbeddedRuntime
+from embedded_functions.testing import EmbeddedRuntime
 from orchestrators import EVENT_MAPPINGS
-from starters.contract import ContractValidator, request_id_for
-from starters.events import EventError, EventRouter, parse_events, render
+from starters.contract import request_id_for
+from starters.events.mapping import EventError, EventRouter, parse_events, render
 from starters.strict_json import JsonRefused
+from starters.validation import ContractValidator
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent

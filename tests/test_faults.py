@@ -16,18 +16,19 @@ from typing import Any
 
 import pytest
 
-from emulator.clock import RuntimeClock
-from emulator.servicebus.config import QueueSettings
-from emulator.servicebus.session_queue import NewMessage, SessionQueues
-from emulator.testing import EmbeddedRuntime
-from starters.contract import ContractValidator, StartRequest
-from starters.handler import StartHandler, TransientFailure
+from embedded_functions.clock import RuntimeClock
+from embedded_functions.servicebus.config import QueueSettings
+from embedded_functions.servicebus.session_queue import NewMessage, SessionQueues
+from embedded_functions.testing import EmbeddedRuntime
+from starters.contract import StartRequest
+from starters.functions.settings import HandlerSettings
+from starters.handling.handler import StartHandler, TransientFailure
 from starters.instances import DurableInstanceClient
-from starters.memory_store import MemoryOutcomeStore
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome, OutcomeRecord
 from starters.policies import OnRunning, RuntimeStatus
-from starters.settings import HandlerSettings
+from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.embedded_app import app_settings
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 

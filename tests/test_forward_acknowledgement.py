@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from starters.contract import ContractValidator
-from starters.handler import FORWARD_RAISED, StartHandler
-from starters.outcomes import Outcome, OutcomeStore
+from starters.functions.settings import HandlerSettings
+from starters.handling.handler import FORWARD_RAISED, StartHandler
+from starters.outcomes import Outcome
 from starters.policies import OnFinished, RuntimeStatus
-from starters.settings import HandlerSettings
+from starters.ports import OutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 from tests.test_handler import delivery, request
 

@@ -18,8 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.testing import EmbeddedRuntime
-from starters import sdk_event_fifo
+from embedded_functions.testing import EmbeddedRuntime
+from starters import _sdk_event_fifo as sdk_event_fifo
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,13 +10,13 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from emulator.app_loader import load_app
+from embedded_functions.app_loader import load_app
 from orchestrators import registry
-from starters.blueprint import build_blueprint, keep_alive_request
-from starters.components import Components
-from starters.memory_store import MemoryOutcomeStore
+from starters.functions.blueprint import build_blueprint, keep_alive_request
+from starters.functions.components import Components
+from starters.functions.settings import StarterSettings
 from starters.messages import OutgoingMessage
-from starters.settings import StarterSettings
+from starters.stores.memory import MemoryOutcomeStore
 from tests.fakes import FakeClock, RecordingSender
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from starters.contract import ContractValidator, StartRequest
-from starters.handler import StartHandler, TransientFailure
+from starters.contract import StartRequest
+from starters.functions.settings import HandlerSettings
+from starters.handling.handler import StartHandler, TransientFailure
 from starters.messages import IncomingMessage, OutgoingMessage
-from starters.outcomes import Outcome, OutcomeStore
+from starters.outcomes import Outcome
 from starters.policies import OnFinished, OnRunning, RuntimeStatus
-from starters.settings import HandlerSettings
-from tests.fakes import Crash, FakeClock, FakeDurable, RecordingSender
+from starters.ports import OutcomeStore
+from starters.validation import ContractValidator
+from tests.fakes import Crash, FakeClock, FakeDurable, RecordingSender, WatchedClock
 
 S = RuntimeStatus
 RUNNING = [S.PENDING, S.RUNNING, S.SUSPENDED, S.CONTINUED_AS_NEW]
@@ -348,8 +350,9 @@ async def test_lock_loss_two_handlers_on_the_same_message_start_once(
     # (and the same message) to B. A real clock: the claim must not expire under A.
     durable = FakeDurable()
     clock = FakeClock(advance_on_sleep=False)
+    b_clock = WatchedClock(clock)
     a = StartHandler(validator, store, sender, clock=clock)
-    b = StartHandler(validator, store, sender, clock=clock)
+    b = StartHandler(validator, store, sender, clock=b_clock)
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def slow(method: str, args: tuple[Any, ...]) -> None:
@@ -362,8 +365,9 @@ async def test_lock_loss_two_handlers_on_the_same_message_start_once(
     first = asyncio.create_task(a.handle(delivery(req), durable))
     await inside.wait()
     second = asyncio.create_task(b.handle(delivery(req, delivery_count=2), durable))
-    await asyncio.sleep(0.05)
-    assert not second.done()  # B waits for A's claim
+    await asyncio.wait_for(b_clock.waiting.wait(), 10)
+    assert not second.done()  # B found A's claim and waits for it
+    assert [m for m, _ in durable.calls].count("get_status") == 1  # B read nothing yet
     release.set()
     results = await asyncio.gather(first, second)
     assert [r.outcome for r in results] == [Outcome.STARTED, None]
@@ -376,8 +380,9 @@ async def test_lock_loss_two_handlers_with_different_requests_for_one_id(
 ) -> None:
     durable = FakeDurable()
     clock = FakeClock(advance_on_sleep=False)
+    b_clock = WatchedClock(clock)
     a = StartHandler(validator, store, sender, clock=clock)
-    b = StartHandler(validator, store, sender, clock=clock)
+    b = StartHandler(validator, store, sender, clock=b_clock)
     inside, release = asyncio.Event(), asyncio.Event()
 
     async def slow(method: str, args: tuple[Any, ...]) -> None:
@@ -389,8 +394,10 @@ async def test_lock_loss_two_handlers_with_different_requests_for_one_id(
     first = asyncio.create_task(a.handle(delivery(request("one")), durable))
     await inside.wait()
     second = asyncio.create_task(b.handle(delivery(request("two")), durable))
-    await asyncio.sleep(0.05)
-    assert not second.done()  # the instance lease keeps B from reading a stale status
+    await asyncio.wait_for(b_clock.waiting.wait(), 10)
+    assert not second.done()  # B found the instance lease held and waits for it
+    # ... so it has not read the status, which would be stale once A's start lands.
+    assert [m for m, _ in durable.calls].count("get_status") == 1
     release.set()
     one, two = await asyncio.gather(first, second)
     assert (one.outcome, two.outcome) == (Outcome.STARTED, Outcome.REJECTED)

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from emulator.testing import EmbeddedRuntime
-from starters.contract import ContractValidator, StartRequest
-from starters.handler import StartHandler
+from embedded_functions.testing import EmbeddedRuntime
+from starters.contract import StartRequest
+from starters.handling.handler import StartHandler
 from starters.instances import DurableInstanceClient
-from starters.memory_store import MemoryOutcomeStore
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome
 from starters.policies import OnRunning
+from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.embedded_app import app_settings
 from tests.fakes import Crash, RecordingSender
 

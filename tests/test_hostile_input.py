@@ -22,18 +22,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from emulator.servicebus import strict_json as emulator_json
+from embedded_functions.servicebus import strict_json as emulator_json
 from orchestrators import EVENT_MAPPINGS, registry
 from starters import strict_json
-from starters.contract import ContractValidator
-from starters.event_api import EventApi
-from starters.events import MAX_BATCH_EVENTS, EventRouter
-from starters.handler import StartHandler
-from starters.http_api import StartApi
-from starters.memory_store import MemoryOutcomeStore
+from starters.events.api import EventApi
+from starters.events.mapping import MAX_BATCH_EVENTS, EventRouter
+from starters.handling.handler import StartHandler
+from starters.http.start_api import StartApi
 from starters.messages import IncomingMessage
 from starters.outcomes import Outcome, OutcomeRecord
+from starters.stores.memory import MemoryOutcomeStore
 from starters.unusable_messages import record_id_for_message
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 from tests.hostile import (
     CASES,

@@ -1,7 +1,7 @@
 """Hostile input against a real host: the REST send API, the HTTP routes, the host's own
 limits, and poison messages on the real queue with the real triggers.
 
-- Property tests (hypothesis) against `python -m emulator serve` in a process of its own:
+- Property tests (hypothesis) against `python -m embedded_functions serve` in a process of its own:
   no 5xx, every refusal a problem document naming its class, the host serving afterwards.
 - Poison messages, one test per class, on the embedded runtime in this process: each
   message ends in exactly one record, the dead-letter queue is left empty (nothing there is
@@ -27,12 +27,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from emulator import http_limits
-from emulator.servicebus.rest_api import MAX_SEQUENCE_NUMBER, MAX_TIME_TO_LIVE_S
-from emulator.servicebus.session_queue import NewMessage
-from emulator.testing import EmbeddedRuntime, start_serve, stop_serve, wait_listening
+from embedded_functions import http_limits
+from embedded_functions.servicebus.rest_api import MAX_SEQUENCE_NUMBER, MAX_TIME_TO_LIVE_S
+from embedded_functions.servicebus.session_queue import NewMessage
+from embedded_functions.testing import EmbeddedRuntime, start_serve, stop_serve, wait_listening
 from starters.unusable_messages import record_id_for_message
-from tests.embedded_app import app_settings
+from tests.embedded_app import app_settings, drained
 from tests.hostile import CASES, Hostile, cloudevent_with, hostile_documents, start_request_with
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,16 +278,6 @@ def dead_letter_now(runtime: EmbeddedRuntime, queue: str, message: NewMessage) -
         queues.release_session(lease)
 
 
-async def drained(runtime: EmbeddedRuntime, queue: str) -> None:
-    queues = runtime.host.queues
-    assert queues is not None
-    for _ in range(400):
-        if queues.counts(queue) == {"active": 0, "dead": 0}:
-            return
-        await asyncio.sleep(0.025)
-    raise TimeoutError(f"{queue} still holds {queues.counts(queue)}")
-
-
 @pytest.mark.parametrize("case", sorted(POISON))
 async def test_a_poison_message_ends_in_exactly_one_record(case: str, tmp_path: Path) -> None:
     poison = POISON[case]
@@ -356,7 +346,7 @@ async def test_a_body_over_the_limit_gets_a_problem_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(http_limits, "MAX_BODY_BYTES", 1024 * 1024)
-    monkeypatch.setattr("emulator.host.MAX_BODY_BYTES", 1024 * 1024)
+    monkeypatch.setattr("embedded_functions.host.MAX_BODY_BYTES", 1024 * 1024)
     async with (
         EmbeddedRuntime(ROOT, settings=app_settings(**SETTINGS)) as runtime,
         aiohttp.ClientSession() as http,
@@ -398,7 +388,7 @@ async def test_connections_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_incomplete_requests_are_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("emulator.host.IDLE_TIMEOUT_S", 0.5)
+    monkeypatch.setattr("embedded_functions.host.IDLE_TIMEOUT_S", 0.5)
     monkeypatch.setattr(http_limits, "BODY_TIMEOUT_S", 0.5)
     async with EmbeddedRuntime(ROOT, settings=app_settings(**SETTINGS)) as runtime:
         port = runtime.host.port

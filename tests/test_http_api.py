@@ -10,11 +10,11 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from starters.contract import ContractValidator
-from starters.http_api import StartApi
-from starters.memory_store import MemoryOutcomeStore
+from starters.http.start_api import StartApi
 from starters.outcomes import Outcome
 from starters.policies import RuntimeStatus
+from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 
 BASE = "http://localhost:7071/api/orchestrators"

@@ -1,4 +1,4 @@
-"""`python -m emulator serve --enforce-keys` (a real process): every management and queue
+"""`python -m embedded_functions serve --enforce-keys` (a real process): every management and queue
 endpoint refuses a request without its key and takes the right one, while this app's own
 calls (its SDK client on the loopback rpc path, its sender with the published queue key)
 keep working. Listening beyond loopback without keys is refused."""
@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.testing import start_serve, stop_serve, wait_listening
+from embedded_functions.testing import start_serve, stop_serve, wait_listening
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +177,7 @@ async def test_the_sdks_rpc_path_answers_this_machine_only() -> None:
     from aiohttp import web
     from aiohttp.test_utils import make_mocked_request
 
-    from emulator.keys import HostKeys
+    from embedded_functions.keys import HostKeys
 
     async def answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=200)

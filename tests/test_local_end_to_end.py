@@ -16,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.testing import EmbeddedRuntime
+from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
-from tests.embedded_app import app_settings
+from tests.embedded_app import app_settings, settled
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = app_settings(START_QUEUE_NAME="start-requests", TASKHUB_NAME="TestHub")
@@ -88,7 +88,7 @@ async def test_the_race_one_instance_per_id_and_a_truthful_answer_each(
         assert own.fingerprint == started[0]["fingerprint"]
     # createdTime never changed: one execution per ID, started once.
     created = {i: runtime.get_status(i)["createdTime"] for i in instance_ids}
-    await asyncio.sleep(0.2)
+    await settled(app)  # every request handled: nothing left that could start another
     assert created == {i: runtime.get_status(i)["createdTime"] for i in instance_ids}
 
 

@@ -1,7 +1,7 @@
 """Kill the local host with SIGKILL while start requests are queued and locked; after a
 restart every accepted request has exactly one decision and each ID at most one start.
 
-Runs `python -m emulator serve` as a real process on this project's app."""
+Runs `python -m embedded_functions serve` as a real process on this project's app."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from emulator.testing import free_port, start_serve, stop_serve, wait_listening
+from embedded_functions.testing import free_port, start_serve, stop_serve, wait_listening
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from openapi_spec_validator import validate
 
-from emulator.app_loader import load_app
+from embedded_functions.app_loader import load_app
 from orchestrators import registry
-from starters.openapi import build_openapi
+from starters.http.openapi import build_openapi
 
 ROOT = Path(__file__).resolve().parent.parent
 

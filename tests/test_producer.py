@@ -8,8 +8,8 @@ import json
 import pytest
 
 from orchestrators import registry
+from starters.client.producer import RetryOptions, StartRequestSender, StartSpec
 from starters.contract import request_id_for
-from starters.producer import RetryOptions, StartRequestSender, StartSpec
 from tests.fakes import RecordingSender
 
 

@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 
 import azure.functions as func
 
-from starters.contract import ContractValidator, StartRequest
-from starters.http_api import StartApi
-from starters.memory_store import MemoryOutcomeStore
+from starters.contract import StartRequest
+from starters.http.start_api import StartApi
 from starters.outcomes import Outcome, pending_record
+from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, RecordingSender
 from tests.test_http_api import problem_of
 

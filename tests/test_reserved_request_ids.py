@@ -13,19 +13,15 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from orchestrators import eternal_monitor
-from starters.blueprint import keep_alive_request
-from starters.contract import (
-    ContractValidator,
-    ContractViolation,
-    is_request_id,
-    keep_alive_request_id,
-)
-from starters.handler import StartHandler
-from starters.http_api import StartApi
-from starters.memory_store import MemoryOutcomeStore
+from starters.contract import ContractViolation, is_request_id, keep_alive_request_id
+from starters.functions.blueprint import keep_alive_request
+from starters.handling.handler import StartHandler
+from starters.http.start_api import StartApi
 from starters.messages import IncomingMessage
 from starters.outcomes import Outcome
 from starters.registry import OrchestratorSpec
+from starters.stores.memory import MemoryOutcomeStore
+from starters.validation import ContractValidator
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
 from tests.test_cli import run
 from tests.test_handler import delivery

@@ -6,13 +6,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from emulator.testing import EmbeddedRuntime
-from starters.components import create_sender
+from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
+from starters.functions.settings import SettingsError, StarterSettings
 from starters.messages import OutgoingMessage
-from starters.rest_sender import RestQueueSender, embedded_endpoint, to_batch_item
-from starters.servicebus_sender import ServiceBusQueueSender
-from starters.settings import SettingsError, StarterSettings
+from starters.senders.from_settings import create_sender
+from starters.senders.rest import RestQueueSender, embedded_endpoint, to_batch_item
+from starters.senders.servicebus import ServiceBusQueueSender
 from tests.runtime.conftest import APPS
 
 

@@ -1,4 +1,4 @@
-"""The early-event fix (starters/sdk_event_fifo.py), replayed through the real Durable SDK.
+"""The early-event fix (starters/_sdk_event_fifo.py), replayed through the real Durable SDK.
 
 Each test hands the SDK's orchestrator entry point a history in the host's wire shape, as
 the host does, and reads the state it answers. The strict-xfail twin runs the same history
@@ -18,9 +18,10 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 
-from emulator.durable.history import EventType, event
-from emulator.durable.replay import EpisodeResult, build_context, run_orchestrator
-from starters import OnRunning, OrchestratorSpec, Registry, build_blueprint, sdk_event_fifo
+from embedded_functions.durable.history import EventType, event
+from embedded_functions.durable.replay import EpisodeResult, build_context, run_orchestrator
+from starters import OnRunning, OrchestratorSpec, Registry, build_blueprint
+from starters import _sdk_event_fifo as sdk_event_fifo
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -193,7 +194,8 @@ def test_an_untested_sdk_version_fails_a_forward_app_at_start_up(
 
 def test_the_fix_is_installed_by_building_the_blueprint_not_by_an_import() -> None:
     code = (
-        "from starters import sdk_event_fifo, Registry, OrchestratorSpec, build_blueprint\n"
+        "from starters import _sdk_event_fifo as sdk_event_fifo\n"
+        "from starters import Registry, OrchestratorSpec, build_blueprint\n"
         "assert not sdk_event_fifo.is_installed()\n"
         "build_blueprint(Registry([OrchestratorSpec(name='bag', event_name='work')]))\n"
         "assert sdk_event_fifo.is_installed()\n"

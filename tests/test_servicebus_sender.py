@@ -15,7 +15,7 @@ from azure.servicebus.exceptions import MessageSizeExceededError
 
 from starters.contract import StartRequest
 from starters.messages import OutgoingMessage
-from starters.servicebus_sender import ServiceBusQueueSender, to_service_bus_message
+from starters.senders.servicebus import ServiceBusQueueSender, to_service_bus_message
 
 
 class QueueSenderRecorder:

@@ -4,11 +4,16 @@ from datetime import timedelta
 
 import pytest
 
-from starters.components import create_store
-from starters.memory_store import MemoryOutcomeStore
-from starters.settings import HandlerSettings, ServiceBusConnection, SettingsError, StarterSettings
-from starters.sqlite_store import SqliteOutcomeStore
-from starters.table_store import TableOutcomeStore
+from starters.functions.settings import (
+    HandlerSettings,
+    ServiceBusConnection,
+    SettingsError,
+    StarterSettings,
+)
+from starters.stores.from_settings import create_store
+from starters.stores.memory import MemoryOutcomeStore
+from starters.stores.sqlite import SqliteOutcomeStore
+from starters.stores.table import TableOutcomeStore
 
 
 def test_connection_string() -> None:

@@ -9,13 +9,14 @@ import pytest
 
 from starters.outcomes import (
     Intent,
+    IntentAction,
     Outcome,
     OutcomeRecord,
-    OutcomeStore,
     RecordExists,
     VersionConflict,
 )
-from starters.sqlite_store import SqliteOutcomeStore
+from starters.ports import OutcomeStore
+from starters.stores.sqlite import SqliteOutcomeStore
 from tests.fakes import EPOCH
 
 
@@ -41,7 +42,7 @@ async def test_insert_then_get_returns_every_field(store: OutcomeStore) -> None:
         attempt=2,
         claim_token="t",
         claim_until=EPOCH + timedelta(seconds=30),
-        intent=Intent("start", "2026-01-01T00:00:00+00:00"),
+        intent=Intent(IntentAction.START, "2026-01-01T00:00:00+00:00"),
     )
     stored = await store.insert(full)
     assert stored.version == 1

@@ -538,7 +538,7 @@ def host_rules(files: Files, deployment: Deployment) -> Iterator[Check]:
         str(bundle),
     )
     handler_default = re.search(
-        r'"STARTER_HANDLER_DEADLINE_S",\s*([\d.]+)', files.text("starters/settings.py")
+        r'"STARTER_HANDLER_DEADLINE_S",\s*([\d.]+)', files.text("starters/functions/settings.py")
     )
     yield (
         "the app setting's handler deadline is the code's default",
@@ -547,7 +547,7 @@ def host_rules(files: Files, deployment: Deployment) -> Iterator[Check]:
         "",
     )
     replace_wait = re.search(
-        r'"STARTER_REPLACE_WAIT_S",\s*([\d.]+)', files.text("starters/settings.py")
+        r'"STARTER_REPLACE_WAIT_S",\s*([\d.]+)', files.text("starters/functions/settings.py")
     )
     polling = settings.get(f"{PROVIDER}__maxQueuePollingInterval")
     if polling is not None and replace_wait is not None:

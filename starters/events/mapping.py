@@ -19,15 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .contract import (
-    SCHEMA_VERSION,
-    ContractValidator,
-    ContractViolation,
-    StartRequest,
-    request_id_for,
-)
-from .policies import OnFinished, OnRunning
-from .strict_json import JsonRefused, RefusalClass, read_json
+from ..contract import SCHEMA_VERSION, ContractViolation, StartRequest, request_id_for
+from ..policies import OnFinished, OnRunning
+from ..strict_json import JsonRefused, RefusalClass, read_json
+from ..validation import ContractValidator
 
 EVENT_GRID_VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 CLOUDEVENTS_JSON = "application/cloudevents+json"

@@ -1,0 +1,1 @@
+"""The HTTP API without a web framework: request in, status/headers/body out."""

@@ -1,0 +1,72 @@
+"""An outcome store in process memory: for unit tests and single-process experiments."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict
+
+
+class MemoryOutcomeStore:
+    def __init__(self) -> None:
+        self._records: dict[str, OutcomeRecord] = {}
+        self._leases: dict[str, tuple[str, datetime]] = {}
+
+    async def get(self, request_id: str) -> OutcomeRecord | None:
+        return self._records.get(request_id)
+
+    async def insert(self, record: OutcomeRecord) -> OutcomeRecord:
+        existing = self._records.get(record.request_id)
+        if existing is not None:
+            raise RecordExists(existing)
+        stored = record.evolve(version=1)
+        self._records[record.request_id] = stored
+        return stored
+
+    async def replace(self, record: OutcomeRecord) -> OutcomeRecord:
+        current = self._records.get(record.request_id)
+        if current is None or current.version != record.version:
+            raise VersionConflict(record.request_id)
+        stored = record.evolve(version=record.version + 1)
+        self._records[record.request_id] = stored
+        return stored
+
+    async def delete(self, record: OutcomeRecord) -> bool:
+        current = self._records.get(record.request_id)
+        if current is None or current.version != record.version:
+            return False
+        del self._records[record.request_id]
+        return True
+
+    async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
+        queued = [
+            r
+            for r in self._records.values()
+            if r.instance_id == instance_id and r.outcome is Outcome.QUEUED
+        ]
+        return sorted(queued, key=lambda r: (r.received_at, r.request_id))
+
+    async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
+        held = self._leases.get(name)
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._leases[name] = (owner, until)
+        return True
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        held = self._leases.get(name)
+        if held is not None and held[0] == owner:
+            del self._leases[name]
+
+    async def purge_decided_before(self, cutoff: datetime) -> int:
+        old = [
+            key
+            for key, record in self._records.items()
+            if record.outcome.is_final and record.received_at < cutoff
+        ]
+        for key in old:
+            del self._records[key]
+        return len(old)
+
+    async def close(self) -> None:
+        return None

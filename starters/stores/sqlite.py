@@ -1,0 +1,144 @@
+"""An outcome store in a SQLite file: the embedded runtime's store, shared by processes.
+
+Conditional writes are single statements guarded by the version column, so they are
+atomic across connections and processes without explicit transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict
+from ._codec import record_from_storage, record_to_storage
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outcomes (
+    request_id  TEXT PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outcomes_by_instance ON outcomes (instance_id, outcome, received_at);
+CREATE TABLE IF NOT EXISTS leases (
+    name  TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until TEXT NOT NULL
+);
+"""
+
+
+def _sortable(moment: datetime) -> str:
+    # Fixed width, UTC: these columns are compared as text.
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SqliteOutcomeStore:
+    # "database is locked" while another process writes.
+    transient_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # One connection guarded by a lock: calls are short, and a single connection keeps
+        # ":memory:" databases working too.
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def _row(self, request_id: str) -> OutcomeRecord | None:
+        row = self._conn.execute(
+            "SELECT data, version FROM outcomes WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return record_from_storage(json.loads(row[0]), row[1]) if row else None
+
+    async def get(self, request_id: str) -> OutcomeRecord | None:
+        with self._lock:
+            return self._row(request_id)
+
+    async def insert(self, record: OutcomeRecord) -> OutcomeRecord:
+        with self._lock:
+            try:
+                self._conn.execute(
+                    "INSERT INTO outcomes VALUES (?, ?, ?, ?, 1, ?)",
+                    (
+                        record.request_id,
+                        record.instance_id,
+                        record.outcome.value,
+                        _sortable(record.received_at),
+                        json.dumps(record_to_storage(record)),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                existing = self._row(record.request_id)
+                assert existing is not None
+                raise RecordExists(existing) from None
+            return record.evolve(version=1)
+
+    async def replace(self, record: OutcomeRecord) -> OutcomeRecord:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE outcomes SET outcome = ?, received_at = ?, data = ?, version = version + 1"
+                " WHERE request_id = ? AND version = ?",
+                (
+                    record.outcome.value,
+                    _sortable(record.received_at),
+                    json.dumps(record_to_storage(record)),
+                    record.request_id,
+                    record.version,
+                ),
+            )
+            if cursor.rowcount != 1:
+                raise VersionConflict(record.request_id)
+            return record.evolve(version=record.version + 1)
+
+    async def delete(self, record: OutcomeRecord) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM outcomes WHERE request_id = ? AND version = ?",
+                (record.request_id, record.version),
+            )
+            return cursor.rowcount == 1
+
+    async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT data, version FROM outcomes WHERE instance_id = ? AND outcome = ?"
+                " ORDER BY received_at, request_id",
+                (instance_id, Outcome.QUEUED.value),
+            ).fetchall()
+        return [record_from_storage(json.loads(data), version) for data, version in rows]
+
+    async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+                " SET owner = excluded.owner, until = excluded.until"
+                " WHERE leases.owner = excluded.owner OR leases.until <= ?",
+                (name, owner, _sortable(until), _sortable(now)),
+            )
+            return cursor.rowcount == 1
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    async def purge_decided_before(self, cutoff: datetime) -> int:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM outcomes WHERE received_at < ? AND outcome NOT IN (?, ?)",
+                (_sortable(cutoff), Outcome.PENDING.value, Outcome.QUEUED.value),
+            )
+            return cursor.rowcount
+
+    async def close(self) -> None:
+        with self._lock:
+            self._conn.close()
