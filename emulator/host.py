@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import operation_counts
 from .app_loader import FunctionIndex, FunctionInfo, load_app
 from .clock import RuntimeClock
 from .data_lock import DataDirectoryLock
@@ -206,6 +207,7 @@ class EmulatorHost:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[bounded_requests])
         app.add_routes(guarded_routes(self.api.routes(), lambda h: keys.guard(h, keys.management)))
         app.add_routes(guarded_routes(self.api.rpc_routes(), keys.loopback_only))
+        app.add_routes(guarded_routes(operation_counts.routes(), keys.loopback_only))
         app.add_routes(self.http.aiohttp_routes())
         app.add_routes(
             guarded_routes(

@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from aiohttp import web
 
+from ..operation_counts import count, durable_route
 from .entity_http import EntityHttpApi
 from .history import parse_time, timestamp
 from .instance_ids import InvalidInstanceId, check_instance_id
@@ -152,6 +153,7 @@ class DurableHttpApi:
         raw = urlsplit(request.raw_path).path
         path = unquote_plus(raw)[len(base_path) :].strip("/")
         parts = path.split("/") if path else []
+        count(durable_route("rpc" if base_path == RPC_PATH else "webhook", request.method, parts))
         try:
             if parts[:1] == ["orchestrators"] and 2 <= len(parts) <= 3:
                 if request.method != "POST":
