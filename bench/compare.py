@@ -466,7 +466,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.idle:
         overrides["sessionIdleTimeout"] = args.idle
     tiny = getattr(args, "tiny", False)
-    probed = set(getattr(args, "probe_workloads", None) or args.workloads)
+    chosen = getattr(args, "probe_workloads", None)
+    probed = set(args.workloads if chosen is None else chosen)
     for workload in args.workloads:
         starters = ("queued",) if workload in QUEUED_ONLY else ("queued", "naive")
         runs: dict[str, list[dict[str, Any]]] = {starter: [] for starter in starters}
@@ -527,7 +528,7 @@ def main() -> None:
         "--probe-workloads",
         nargs="*",
         choices=list(WORKLOADS),
-        help="the workloads whose first queued run measures io_per_start (default: all)",
+        help="whose first queued run measures io_per_start (default: all; none: no probe)",
     )
     parser.add_argument(
         "--tiny", action="store_true", help="the smallest sizes (the benchmark's own test)"
