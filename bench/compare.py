@@ -274,9 +274,9 @@ async def run_workload(
             )
         # Let started executions log their start (and short jobs their end).
         await asyncio.sleep(1.5)
+        executions = await logged_executions(server, prefix, answers, records)
         if watcher is not None:
             await watcher.stop()
-        executions = [e for e in server.executions() if e["id"].startswith(prefix + "-")]
         figures = metrics(starter, answers, records, executions, began)
         if watcher is not None:
             handoffs, fallbacks = watcher.handoffs(server.logged_ends())
@@ -294,6 +294,33 @@ async def run_workload(
             if probe:
                 figures["io_per_start"] = await io_probe(session, server, prefix, quick, tiny)
     return figures
+
+
+async def logged_executions(
+    server: Server,
+    prefix: str,
+    answers: list[Any],
+    records: dict[str, dict[str, Any]],
+    patience: float = 10.0,
+) -> list[dict[str, Any]]:
+    """The workload's executions, once every request told "started" has one that logged
+    its start, or once none has been added for `patience` seconds (a loaded host starts
+    executions seconds after it answers: they are not false successes)."""
+    told = {
+        body["tag"]
+        for _, body, status, payload, *_ in answers
+        if (status == 202 and payload and payload.get("started") is True)
+        or (payload and records.get(payload.get("requestId"), {}).get("outcome") == "started")
+    }
+    seen, quiet_since = -1, time.time()
+    while True:
+        executions = [e for e in server.executions() if e["id"].startswith(prefix + "-")]
+        logged = {e["tag"] for e in executions if "start" in e}
+        if told <= logged or time.time() - quiet_since > patience:
+            return executions
+        if len(logged) != seen:
+            seen, quiet_since = len(logged), time.time()
+        await asyncio.sleep(0.2)
 
 
 async def io_probe(
