@@ -90,9 +90,11 @@ bench: venv
 	$(BIN)/python -m bench.compare $(if $(QUICK),--quick,)
 
 # The embedded Durable runtime's throughput and latency (writes docs/durable-runtime-benchmark.json).
+# State in .emulator-bench/ here (the command resolves it against this folder), removed after.
+BENCH_RUNTIME_ARGS ?=
 bench-runtime: venv
 	rm -rf .emulator-bench
-	$(BIN)/python -m bench.durable_runtime --data-dir .emulator-bench --output docs/durable-runtime-benchmark.json
+	$(BIN)/python -m bench.durable_runtime --data-dir .emulator-bench --output docs/durable-runtime-benchmark.json $(BENCH_RUNTIME_ARGS)
 	rm -rf .emulator-bench
 
 # The local host end to end (writes docs/local-host-benchmark.json).

@@ -134,7 +134,12 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="state on disk here (default: memory)")
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
-    server, port = start_serve(APP, data_dir=args.data_dir, args=("--log-level", "WARNING"))
+    # The runtime resolves a relative --data-dir against the app's folder; this command's
+    # caller means their own working directory (the Makefile cleans it there).
+    data_dir = args.data_dir.resolve() if args.data_dir else None
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        parser.error(f"--data-dir {data_dir} holds an earlier run's state: remove it first")
+    server, port = start_serve(APP, data_dir=data_dir, args=("--log-level", "WARNING"))
     try:
         result = asyncio.run(measure(args, server, port))
     finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import operation_counts
 from .app_loader import FunctionIndex, FunctionInfo, load_app
 from .clock import RuntimeClock
 from .data_lock import DataDirectoryLock
@@ -325,6 +326,7 @@ class FunctionsHost:
         app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[bounded_requests])
         app.add_routes(guarded_routes(api.routes(), lambda h: keys.guard(h, keys.management)))
         app.add_routes(guarded_routes(api.rpc_routes(), keys.loopback_only))
+        app.add_routes(guarded_routes(operation_counts.routes(), keys.loopback_only))
         app.add_routes(http.aiohttp_routes())
         app.add_routes(
             guarded_routes(

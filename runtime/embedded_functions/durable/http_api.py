@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from aiohttp import web
 
+from ..operation_counts import count, durable_route
 from .entity_http import EntityHttpApi
 from .history import parse_time, timestamp
 from .http_routes import ONE, REST, Handler, Route, dispatch
@@ -149,6 +150,7 @@ class DurableHttpApi:
         raw = urlsplit(request.raw_path).path
         path = unquote_plus(raw)[len(base_path) :].strip("/")
         parts = path.split("/") if path else []
+        count(durable_route("rpc" if base_path == RPC_PATH else "webhook", request.method, parts))
         try:
             return await dispatch(self._routes, request, parts)
         except Exception as error:  # the host's catch-all

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..clock import RuntimeClock
 from ..durable.history import parse_time, timestamp
+from ..operation_counts import count
 from .config import QueueSettings
 from .dead_letter_queue import DeadLetterQueue
 from .messages import (
@@ -108,6 +109,7 @@ class SessionQueues(DeadLetterQueue):
 
     def send(self, queue_name: str, messages: list[NewMessage]) -> list[int | None]:
         """Enqueue; returns each message's sequence number (None: dropped as a duplicate)."""
+        count("queue.send", len(messages))
         queue = self.settings(queue_name)
         now, now_s = self._now()
         for message in messages:
@@ -195,6 +197,7 @@ class SessionQueues(DeadLetterQueue):
             " ORDER BY m.visible_at, m.seq LIMIT 1",
             (now_s, queue.name, now_s),
         ).fetchone()
+        count("queue.accept_session" if row is not None else "queue.accept_session.empty")
         if row is None:
             return None
         lease = SessionLease(queue.name, row[0], uuid.uuid4().hex, now + queue.lock_duration)
@@ -227,6 +230,7 @@ class SessionQueues(DeadLetterQueue):
         return renewed
 
     def release_session(self, lease: SessionLease) -> None:
+        count("queue.release_session")
         self._conn.execute(
             "DELETE FROM sessions WHERE queue = ? AND session_id = ? AND token = ?",
             (lease.queue, lease.session_id, lease.token),
@@ -261,6 +265,7 @@ class SessionQueues(DeadLetterQueue):
                     " ORDER BY visible_at, seq LIMIT 1",
                     (queue.name, now_s, now_s),
                 ).fetchone()
+            count("queue.receive" if row is not None else "queue.receive.empty")
             if row is None:
                 return None
             message = message_from_row(row)
@@ -303,11 +308,13 @@ class SessionQueues(DeadLetterQueue):
         return tuple(row)
 
     def complete(self, message: Message) -> None:
+        count("queue.complete")
         _, now_s = self._now()
         self._locked(message, now_s)
         self._conn.execute("DELETE FROM messages WHERE seq = ?", (message.sequence_number,))
 
     def abandon(self, message: Message) -> None:
+        count("queue.abandon")
         _, now_s = self._now()
         self._locked(message, now_s)
         self._conn.execute(
@@ -330,6 +337,7 @@ class SessionQueues(DeadLetterQueue):
             message.locked_until = until
 
     def dead_letter(self, message: Message, reason: str, description: str | None = None) -> None:
+        count("queue.dead_letter")
         _, now_s = self._now()
         self._locked(message, now_s)
         self._dead_letter(message.sequence_number, reason, description)
