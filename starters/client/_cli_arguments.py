@@ -6,6 +6,7 @@ import argparse
 import importlib
 import math
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -14,7 +15,7 @@ from ..registry import Registry
 
 DEFAULT_REGISTRY = "orchestrators:registry"
 
-EPILOG = """exit status (docs/producers.md lists them, and every change):
+EPILOG = """exit status:
   0    everything was accepted (with --wait: started, or answered as the policy allows)
   1    any other failure, an unknown request or instance included
   2    invalid input: bad arguments, an invalid request, an unreadable --input or --from file
@@ -22,6 +23,7 @@ EPILOG = """exit status (docs/producers.md lists them, and every change):
   3    rejected (an instance runs, or the request expired or was canceled)
   4    transport or authentication failure (nothing reached the queue or the app)
   130  interrupted (Ctrl-C)
+  (docs/producers.md lists every change of exit status)
 
 target: local.settings.json (here or in a parent folder), then the environment, then the
 flags. Under `make run` the embedded runtime's URL is read from .emulator/runtime.json, so
@@ -31,6 +33,13 @@ no flag is needed.
 
 class UsageError(Exception):
     """The arguments cannot be parsed: one line, exit status 2."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps help without breaking a policy name (`restart-failed-only`) at its hyphens."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 class QuietParser(argparse.ArgumentParser):
@@ -147,7 +156,7 @@ def _command(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
         help=text,
         description=text,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _common(command, defaults=False)
     return command
@@ -158,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
         prog="singleton-starters",
         description="Race-free singleton starter: produce start requests and follow them.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _common(parser, defaults=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

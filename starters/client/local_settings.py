@@ -53,9 +53,10 @@ def read_settings_file(path: Path) -> dict[str, str]:
 
 def normalize_url(value: str, what: str) -> str:
     """`127.0.0.1:7071` -> `http://127.0.0.1:7071`; anything but a plain http(s) URL refused."""
-    text = value.strip().rstrip("/")
+    text = value.strip()
     if "://" not in text:
         text = f"http://{text}"
+    text = text.rstrip("/")
     parts = urlsplit(text)
     try:
         port_ok = parts.port is None or 0 < parts.port < 65536
