@@ -332,3 +332,41 @@ async def test_completion_and_help(tmp_path: Path) -> None:
     assert helped.returncode == 0
     for policy in ("use-existing", "forward", "replace", "queue", "restart-failed-only"):
         assert policy in helped.stdout
+
+
+PRODUCER = """
+import asyncio, json
+from starters.client.producer import StartRequestSender
+
+async def main():
+    async with StartRequestSender.from_settings() as sender:
+        sent = await sender.send("long_job", "client-1", {"duration_s": 60})
+        record = await sender.wait_for_outcome(sent.request_id, timeout=20)
+        print(json.dumps({"sent": sent.accepted, "outcome": record["outcome"]}))
+
+asyncio.run(main())
+"""
+
+
+async def test_the_python_client_reads_local_settings_from_anywhere(
+    published: tuple[EmbeddedRuntime, Path],
+) -> None:
+    _, folder = published
+    nested = folder / "producer"
+    nested.mkdir()
+    (nested / "produce.py").write_text(PRODUCER)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        # The installed package only: no PYTHONPATH, so the app's registry is not importable.
+        return subprocess.run(
+            [sys.executable, "produce.py"],
+            cwd=nested,
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = await asyncio.to_thread(run)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"sent": True, "outcome": "started"}
