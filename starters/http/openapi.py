@@ -50,6 +50,29 @@ WAIT = {
 }
 
 
+_CHECK = {
+    "type": "object",
+    "required": ["status", "durationMs"],
+    "properties": {
+        "status": {"enum": ["ok", "failed"]},
+        "detail": {"type": "string", "description": "Why the check failed."},
+        "durationMs": {"type": "integer", "minimum": 0},
+    },
+}
+HEALTH = {
+    "type": "object",
+    "required": ["checks"],
+    "properties": {
+        "status": {"type": ["string", "integer"]},
+        "checks": {
+            "type": "object",
+            "required": ["outcomeStore", "durable", "sender"],
+            "properties": {"outcomeStore": _CHECK, "durable": _CHECK, "sender": _CHECK},
+        },
+    },
+}
+
+
 def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, Any]:
     contract = build_schema(registry)
     request_id = {
@@ -301,6 +324,28 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                     },
                 }
             },
+            "/health": {
+                "get": {
+                    "operationId": "getHealth",
+                    "summary": (
+                        "Checks the outcome store (a read), the Durable API (a status read) and "
+                        "the sender (its configuration and connection; nothing is sent)."
+                    ),
+                    "responses": {
+                        "200": _json(_ref("Health"), "Every check answered."),
+                        "503": {
+                            "description": "A check failed: `checks` names it and says why.",
+                            "content": {
+                                "application/problem+json": {
+                                    "schema": {
+                                        "allOf": [_ref("Problem"), _ref("Health")],
+                                    }
+                                }
+                            },
+                        },
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -321,6 +366,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "OutcomeRecord": record,
                 "InstanceStatus": instance,
                 "Problem": problem,
+                "Health": HEALTH,
             },
         },
     }
