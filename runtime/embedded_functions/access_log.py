@@ -19,7 +19,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def logged_target(request: web.Request) -> str:
     names = "&".join(f"{name}=…" for name in request.query)
-    return request.path + (f"?{names}" if names else "")
+    return request.rel_url.raw_path + (f"?{names}" if names else "")  # as sent: one token
 
 
 @web.middleware

@@ -8,6 +8,7 @@ from ..http.health import PROBE_ID, health_answer
 from ..ports import InstanceClient
 from ..senders.probe import probe_sender
 from .components import LazyComponents
+from .settings import StarterSettings
 
 
 async def health_of(components: LazyComponents, instances: InstanceClient) -> HttpAnswer:
@@ -18,7 +19,11 @@ async def health_of(components: LazyComponents, instances: InstanceClient) -> Ht
         await instances.get_status(PROBE_ID)
 
     async def sender() -> None:
-        await probe_sender((await components.get()).settings)
+        try:
+            settings = (await components.get()).settings
+        except Exception:  # the store may be what failed: the sender is checked on its own
+            settings = StarterSettings.from_env()
+        await probe_sender(settings)
 
     return await health_answer(
         {"outcomeStore": outcome_store, "durable": durable, "sender": sender}
