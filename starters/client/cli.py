@@ -110,7 +110,7 @@ def _app(env: Mapping[str, str]) -> Any:
 
     url = env.get("STARTER_APP_URL")
     if not url:
-        raise TransportError(
+        raise Failure(  # a settings problem (1), not a failed connection (4)
             "this needs the app: start it with `make run`, or give --emulator URL, "
             "--app-url URL or STARTER_APP_URL"
         )
