@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
@@ -22,7 +23,7 @@ class AppError(Exception):
         self.status = status
         self.body = body
         detail = body.get("detail") or body.get("title") if isinstance(body, dict) else body
-        super().__init__(f"HTTP {status}: {detail or 'no detail'}")
+        super().__init__(f"HTTP {status}: {detail or _phrase(status)}")
 
 
 class AppClient:
@@ -84,6 +85,13 @@ class AppClient:
         if status != 200:
             raise AppError(status, body)
         return body
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "no detail"
 
 
 def _segment(value: str) -> str:
