@@ -11,23 +11,39 @@ PYTEST_ARGS ?=
 
 AZURITE := .tools/azurite/node_modules/.bin/azurite-table
 
-.PHONY: venv azurite iac bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
+.PHONY: venv venv-run azurite iac bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or a pyproject.toml changes (a stamp named after their hash). The embedded Functions
 # runtime (runtime/, its own distribution) is installed editable, so the tests, `make run`
 # and the processes they start import it from anywhere.
-venv:
+define create_venv
 	@[ -n "$(PY)" ] || { echo "no interpreter for PYTHON=$(PYTHON)" >&2; exit 1; }; \
 	want=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
 	have=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true); \
 	if [ "$$want" != "$$have" ]; then \
 		echo "creating $(VENV) with Python $$want"; rm -rf $(VENV); $(PY) -m venv $(VENV) || exit 1; \
-	fi; \
-	stamp=$(VENV)/.installed-$$(cat requirements.txt requirements-dev.txt pyproject.toml runtime/pyproject.toml | sha256sum | cut -c1-16); \
+	fi
+endef
+
+# What running needs (`make run`, the command line in $(BIN)/singleton-starters): the app's
+# pinned requirements, this package with its command line, the runtime. No test tools.
+venv-run:
+	$(create_venv)
+	@stamp=$(VENV)/.installed-run-$$(cat requirements.txt pyproject.toml runtime/pyproject.toml | sha256sum | cut -c1-16); \
+	dev=$(VENV)/.installed-dev-$$(cat requirements.txt requirements-dev.txt pyproject.toml runtime/pyproject.toml | sha256sum | cut -c1-16); \
+	if [ ! -f $$stamp ] && [ ! -f $$dev ]; then \
+		$(BIN)/python -m pip install --quiet -r requirements.txt -e '.[cli]' -e runtime && \
+		rm -f $(VENV)/.installed-run-* && touch $$stamp; \
+	fi
+
+# Everything: what running needs, and the tools and tests (requirements-dev.txt).
+venv:
+	$(create_venv)
+	@stamp=$(VENV)/.installed-dev-$$(cat requirements.txt requirements-dev.txt pyproject.toml runtime/pyproject.toml | sha256sum | cut -c1-16); \
 	if [ ! -f $$stamp ]; then \
 		$(BIN)/python -m pip install --quiet --upgrade pip && \
-		$(BIN)/python -m pip install --quiet -r requirements-dev.txt && \
+		$(BIN)/python -m pip install --quiet -r requirements-dev.txt -e '.[cli]' && \
 		$(BIN)/python -m pip install --quiet -e runtime && \
 		rm -f $(VENV)/.installed-* && touch $$stamp; \
 	fi
@@ -79,10 +95,12 @@ schema: venv
 	$(BIN)/python -m starters schema --output schemas/start-request.schema.json
 	$(BIN)/python -m starters openapi --output schemas/openapi.json
 
-# Serves this app on http://127.0.0.1:7071 with the embedded runtime, state in .emulator/.
-run: venv
+# Serves this app on http://127.0.0.1:$(PORT) with the embedded runtime, state in .emulator/
+# (where it publishes runtime.json: the command line finds it there). `make run PORT=7072`.
+PORT ?= 7071
+run: venv-run
 	@[ -f local.settings.json ] || cp local.settings.json.template local.settings.json
-	$(BIN)/python -m embedded_functions serve --script-root . --port 7071 --data-dir .emulator
+	$(BIN)/python -m embedded_functions serve --script-root . --port $(PORT) --data-dir .emulator
 
 # The proof: the queued starter against the naive check-then-start function
 # (bench/results.json, docs/comparison.md and .png); QUICK=1 for a short run.

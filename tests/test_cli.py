@@ -52,5 +52,5 @@ def test_validate_names_each_violation_and_exits_2() -> None:
 def test_help_documents_exit_status() -> None:
     result = run("--help")
     assert result.returncode == 0 and "exit status:" in result.stdout
-    for code in ("0  everything", "2  invalid input", "3  rejected", "4  transport"):
+    for code in ("0    everything", "2    invalid input", "3    rejected", "4    transport"):
         assert code in result.stdout

@@ -231,3 +231,142 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
         "--emulator", app.base_url, "dead-letters", "resubmit", "nope", cwd=tmp_path
     )
     assert missing.returncode == 1 and "no dead-lettered message" in missing.stderr
+
+
+@pytest.fixture
+async def published(tmp_path: Path) -> AsyncIterator[tuple[EmbeddedRuntime, Path]]:
+    """A runtime with a data directory (`.emulator/` of an app folder), as `make run` starts
+    it: it publishes `.emulator/runtime.json`; the folder holds make run's local.settings.json."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    template = json.loads((ROOT / "local.settings.json.template").read_text())
+    template["Values"]["START_QUEUE_NAME"] = "start-requests"
+    (folder / "local.settings.json").write_text(json.dumps(template))
+    async with EmbeddedRuntime(ROOT, settings=SETTINGS, data_dir=folder / ".emulator") as runtime:
+        yield runtime, folder
+
+
+async def test_make_runs_settings_find_the_runtime_without_emulator(
+    published: tuple[EmbeddedRuntime, Path],
+) -> None:
+    _, folder = published
+    assert (folder / ".emulator" / "runtime.json").is_file()
+    nested = folder / "some" / "where"
+    nested.mkdir(parents=True)
+    # No --emulator, no environment: local.settings.json (a parent folder's) and runtime.json.
+    sent = await cli(
+        "enqueue", "long_job", "found-1", "--input", '{"duration_s": 60}', "--wait", "10", "--json",
+        cwd=nested,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert json.loads(sent.stdout)["outcome"]["outcome"] == "started"
+    # Options after the subcommand as before it.
+    status = await cli("status", "found-1", "--json", cwd=folder)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["runtimeStatus"] == "Running"
+
+
+async def test_failures_are_one_line_with_their_exit_status(
+    app: EmbeddedRuntime, tmp_path: Path
+) -> None:
+    url = app.base_url.removeprefix("http://")  # no scheme: taken as http
+    cases = [
+        (("--emulator", url, "enqueue", "long_job", "w-1", "--wait", "-1"), 2, "--wait"),
+        (("--emulator", url, "enqueue", "long_job", "w-1", "--wait", "nan"), 2, "--wait"),
+        (("--emulator", url, "enqueue", "--from", "missing.jsonl"), 2, "missing.jsonl"),
+        (("--emulator", url, "status", "a/b"), 1, "instance a/b"),
+        (("outcome", "never-sent", "--emulator", url), 1, "never-sent"),
+        (("--emulator", "http://", "status", "x"), 1, "--emulator"),
+        (("enqueue", "long_job", "x", "--on-running", "sometimes"), 2, "sometimes"),
+        (("frobnicate",), 2, "frobnicate"),
+    ]
+    for args, code, named in cases:
+        result = await cli(*args, cwd=tmp_path)
+        assert result.returncode == code, (args, result.stderr)
+        assert "Traceback" not in result.stderr and result.stdout == "", args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], lines
+    # With --json the error is a JSON object on stdout, wherever --json stands.
+    for args in (
+        ("--json", "status", "a/b", "--emulator", url),
+        ("status", "a/b", "--json", "--emulator", url),
+    ):
+        result = await cli(*args, cwd=tmp_path)
+        assert result.returncode == 1 and result.stderr == ""
+        error = json.loads(result.stdout)
+        assert error["exitCode"] == 1 and "a/b" in error["error"]
+    # Nothing was sent by the refused --wait: the instance never started.
+    await settled(app)
+    assert app.runtime.get_status("w-1") is None
+
+
+async def test_a_file_reports_lines_in_order_and_repeated_request_ids(
+    app: EmbeddedRuntime, tmp_path: Path
+) -> None:
+    same = {"orchestrator": "long_job", "instanceId": "dup-1", "requestId": "dup-once"}
+    lines = [
+        json.dumps({**same, "input": {"duration_s": 60}}),
+        "{broken",
+        json.dumps({**same, "input": {"duration_s": 60}}),
+        json.dumps({"orchestrator": "nope", "instanceId": "dup-2"}),  # invalid after sending
+        json.dumps({**same, "input": {"duration_s": 60}}),
+    ]
+    (tmp_path / "dups.jsonl").write_text("\n".join(lines) + "\n")
+    result = await cli(
+        "--emulator", app.base_url, "enqueue", "--from", "dups.jsonl", "--wait", "10", "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["counts"] == {"sent": 1, "invalid": 4, "failed": 0}
+    assert summary["outcomes"] == {"started": 1}
+    numbers = [int(text.split(":")[0].removeprefix("line ")) for text in summary["invalid"]]
+    assert numbers == [2, 3, 4, 5]
+    assert "repeats line 1" in summary["invalid"][1] and "repeats line 1" in summary["invalid"][3]
+
+
+async def test_completion_and_help(tmp_path: Path) -> None:
+    script = await cli("completion", "bash", cwd=tmp_path)
+    assert script.returncode == 0 and "singleton-starters" in script.stdout
+    helped = await cli("enqueue", "--help", cwd=tmp_path)
+    assert helped.returncode == 0
+    for policy in ("use-existing", "forward", "replace", "queue", "restart-failed-only"):
+        assert policy in helped.stdout
+
+
+PRODUCER = """
+import asyncio, json
+from starters.client.producer import StartRequestSender
+
+async def main():
+    async with StartRequestSender.from_settings() as sender:
+        sent = await sender.send("long_job", "client-1", {"duration_s": 60})
+        record = await sender.wait_for_outcome(sent.request_id, timeout=20)
+        print(json.dumps({"sent": sent.accepted, "outcome": record["outcome"]}))
+
+asyncio.run(main())
+"""
+
+
+async def test_the_python_client_reads_local_settings_from_anywhere(
+    published: tuple[EmbeddedRuntime, Path],
+) -> None:
+    _, folder = published
+    nested = folder / "producer"
+    nested.mkdir()
+    (nested / "produce.py").write_text(PRODUCER)
+
+    def run() -> subprocess.CompletedProcess[str]:
+        # The installed package only: no PYTHONPATH, so the app's registry is not importable.
+        return subprocess.run(
+            [sys.executable, "produce.py"],
+            cwd=nested,
+            env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = await asyncio.to_thread(run)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"sent": True, "outcome": "started"}

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import operation_counts
+from .access_log import access_log
 from .app_loader import FunctionIndex, FunctionInfo, load_app
 from .clock import RuntimeClock
 from .data_lock import DataDirectoryLock
@@ -323,7 +324,9 @@ class FunctionsHost:
     ) -> web.Application:
         """One table of doors, each behind the key that opens it."""
         keys = self.keys
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[bounded_requests])
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES, middlewares=[access_log, bounded_requests]
+        )
         app.add_routes(guarded_routes(api.routes(), lambda h: keys.guard(h, keys.management)))
         app.add_routes(guarded_routes(api.rpc_routes(), keys.loopback_only))
         app.add_routes(guarded_routes(operation_counts.routes(), keys.loopback_only))

@@ -4,22 +4,61 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import os
+import math
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any, NoReturn
 
+from ..policies import OnFinished, OnRunning
 from ..registry import Registry
 
 DEFAULT_REGISTRY = "orchestrators:registry"
 
 EPILOG = """exit status:
-  0  everything was accepted (with --wait: started, or answered as the policy allows)
-  1  any other failure
-  2  invalid input (with --from: some lines were invalid; the valid ones were sent)
-  3  rejected (an instance runs, or the request expired or was canceled)
-  4  transport or authentication failure (nothing reached the queue or the app)
+  0    everything was accepted (with --wait: started, or answered as the policy allows)
+  1    any other failure, an unknown request or instance included
+  2    invalid input: bad arguments, an invalid request, an unreadable --input or --from file
+       (with --from: some lines were invalid or repeated a request ID; the valid ones were sent)
+  3    rejected (an instance runs, or the request expired or was canceled)
+  4    transport or authentication failure (nothing reached the queue or the app)
+  130  interrupted (Ctrl-C)
+  (docs/producers.md lists every change of exit status)
+
+target: local.settings.json (here or in a parent folder), then the environment, then the
+flags. Under `make run` the embedded runtime's URL is read from .emulator/runtime.json, so
+no flag is needed.
 """
+
+
+class UsageError(Exception):
+    """The arguments cannot be parsed: one line, exit status 2."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Wraps help without breaking a policy name (`restart-failed-only`) at its hyphens."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+class QuietParser(argparse.ArgumentParser):
+    """An argument parser whose errors are raised, so the command line reports them as one
+    line (as JSON with --json) instead of argparse's usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def seconds(text: str) -> float:
+    """A --wait value: a finite number of seconds, zero or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more seconds, got {text!r}")
+    return value
 
 
 class RegistryUnavailable(Exception):
@@ -56,97 +95,153 @@ def load_registry(reference: str) -> Registry:
     return registry
 
 
-def settings_env(args: argparse.Namespace) -> dict[str, str]:
-    """The app's settings: ./local.settings.json Values, then the environment, then flags."""
-    env: dict[str, str] = {}
-    path = Path("local.settings.json")
-    if path.is_file():
-        try:
-            values = json.loads(path.read_text()).get("Values", {})
-            env.update({str(k): str(v) for k, v in values.items() if v is not None})
-        except (json.JSONDecodeError, AttributeError):
-            print(f"warning: {path} is not valid JSON; ignored", file=sys.stderr)
-    env.update(os.environ)
-    if args.emulator:
-        endpoint = args.emulator.rstrip("/")
-        env["ServiceBusConnection"] = f"UseEmbeddedServiceBus=true;Endpoint={endpoint}"
-        env.setdefault("STARTER_APP_URL", endpoint)
-    if args.app_url:
-        env["STARTER_APP_URL"] = args.app_url
-    if args.function_key:
-        env["STARTER_FUNCTION_KEY"] = args.function_key
-    return env
+def _common(target: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes, before or after the subcommand. In the subcommands
+    they default to SUPPRESS, so a value given before the subcommand is kept."""
 
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
 
-def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m starters",
-        description="Race-free singleton starter: produce start requests and follow them.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
+    target.add_argument(
         "--registry",
+        default=default(None),
         help=(
             f"the orchestrator registry, as MODULE:ATTRIBUTE (default {DEFAULT_REGISTRY} when "
             "importable; otherwise requests are checked against the published JSON Schema)"
         ),
     )
-    parser.add_argument(
+    target.add_argument(
         "--schema",
         type=Path,
+        default=default(None),
         help="the app's published start-request schema (default: the one in this package)",
     )
-    parser.add_argument(
-        "--emulator", metavar="URL", help="the embedded runtime, e.g. http://127.0.0.1:7071"
+    target.add_argument(
+        "--settings",
+        type=Path,
+        metavar="FILE",
+        default=default(None),
+        help="the app's local.settings.json (default: the nearest one from here upwards)",
     )
-    parser.add_argument("--app-url", metavar="URL", help="the app's base URL (STARTER_APP_URL)")
-    parser.add_argument("--function-key", help="a function key for the app (STARTER_FUNCTION_KEY)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    target.add_argument(
+        "--emulator",
+        metavar="URL",
+        default=default(None),
+        help="the embedded runtime, e.g. http://127.0.0.1:7071 (default: the one `make run` "
+        "published in .emulator/runtime.json)",
+    )
+    target.add_argument(
+        "--app-url",
+        metavar="URL",
+        default=default(None),
+        help="the app's base URL (STARTER_APP_URL; default: the embedded runtime's)",
+    )
+    target.add_argument(
+        "--function-key",
+        metavar="KEY",
+        default=default(None),
+        help="a function key for the app (STARTER_FUNCTION_KEY)",
+    )
+    target.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="machine-readable output on stdout, errors included",
+    )
 
-    enqueue = commands.add_parser("enqueue", help="send start requests")
-    enqueue.add_argument("orchestrator", nargs="?")
-    enqueue.add_argument("instance_id", nargs="?")
-    enqueue.add_argument("--input", help="the input as JSON, or @file.json")
-    enqueue.add_argument("--on-running")
-    enqueue.add_argument("--on-finished")
-    enqueue.add_argument("--request-id")
+
+def _command(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = commands.add_parser(
+        name,
+        help=text,
+        description=text,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    _common(command, defaults=False)
+    return command
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = QuietParser(
+        prog="singleton-starters",
+        description="Race-free singleton starter: produce start requests and follow them.",
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    _common(parser, defaults=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    running = ", ".join(p.value for p in OnRunning)
+    finished = ", ".join(p.value for p in OnFinished)
+
+    enqueue = _command(commands, "enqueue", "send start requests (one, or a JSON Lines file)")
+    enqueue.add_argument("orchestrator", nargs="?", help="the orchestrator's registered name")
+    enqueue.add_argument("instance_id", nargs="?", help="the instance ID (the singleton's key)")
+    enqueue.add_argument("--input", metavar="JSON", help="the input as JSON, or @file.json")
     enqueue.add_argument(
-        "--from", dest="from_file", type=Path, help="a JSON Lines file of requests"
+        "--on-running",
+        choices=[p.value for p in OnRunning],
+        metavar="POLICY",
+        help=f"when the ID runs: {running} (default: the orchestrator's registered policy)",
     )
-    enqueue.add_argument("--wait", type=float, help="seconds to wait for each outcome")
-    enqueue.add_argument("--json", action="store_true", help="machine-readable output")
+    enqueue.add_argument(
+        "--on-finished",
+        choices=[p.value for p in OnFinished],
+        metavar="POLICY",
+        help=f"when the ID has finished: {finished} (default: the registered policy)",
+    )
+    enqueue.add_argument(
+        "--request-id", metavar="ID", help="the request's ID (default: a random one)"
+    )
+    enqueue.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="FILE",
+        help="a JSON Lines file of requests (the contract's fields, one object a line)",
+    )
+    enqueue.add_argument(
+        "--wait",
+        type=seconds,
+        metavar="SECONDS",
+        help="wait up to this long for each request's outcome (needs the app's URL)",
+    )
 
-    status = commands.add_parser("status", help="an instance's status")
-    status.add_argument("instance_id")
-    status.add_argument("--json", action="store_true")
+    status = _command(commands, "status", "an instance's Durable status")
+    status.add_argument("instance_id", help="the instance ID")
 
-    outcome = commands.add_parser("outcome", help="what became of a request")
-    outcome.add_argument("request_id")
-    outcome.add_argument("--wait", type=float)
-    outcome.add_argument("--json", action="store_true")
+    outcome = _command(commands, "outcome", "what became of a request")
+    outcome.add_argument("request_id", help="the request ID enqueue printed")
+    outcome.add_argument(
+        "--wait", type=seconds, metavar="SECONDS", help="wait up to this long for the decision"
+    )
 
-    cancel = commands.add_parser("cancel", help="cancel a pending or queued request")
-    cancel.add_argument("request_id")
-    cancel.add_argument("--json", action="store_true")
+    cancel = _command(commands, "cancel", "cancel a pending or queued request")
+    cancel.add_argument("request_id", help="the request ID enqueue printed")
 
-    dead = commands.add_parser("dead-letters", help="the start queue's dead letters")
-    dead_commands = dead.add_subparsers(dest="dead_command", required=True)
-    dead_list = dead_commands.add_parser("list", help="list them")
-    dead_list.add_argument("--json", action="store_true")
-    resubmit = dead_commands.add_parser("resubmit", help="send one again (derived MessageId)")
-    resubmit.add_argument("message_id")
-    resubmit.add_argument("--json", action="store_true")
+    dead = _command(commands, "dead-letters", "the start queue's dead letters")
+    dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
+    _command(dead_commands, "list", "list them")
+    resubmit = _command(dead_commands, "resubmit", "send one again (derived MessageId)")
+    resubmit.add_argument("message_id", help="the dead letter's MessageId (from list)")
 
     for name, text in (
-        ("schema", "the start request's JSON Schema"),
-        ("openapi", "the HTTP API's OpenAPI document"),
+        ("schema", "print the start request's JSON Schema"),
+        ("openapi", "print the HTTP API's OpenAPI document"),
     ):
-        document = commands.add_parser(name, help=f"print {text}")
-        document.add_argument("--output", type=Path, help="write to this file instead of stdout")
-    validate = commands.add_parser("validate", help="check a start request body (JSON)")
+        document = _command(commands, name, text)
+        document.add_argument(
+            "--output", type=Path, metavar="FILE", help="write to this file instead of stdout"
+        )
+    validate = _command(commands, "validate", "check a start request body (JSON)")
     validate.add_argument("file", help="a file holding the message body, or - for stdin")
     validate.add_argument(
-        "--session-id", help="the message's SessionId (default: the body's instanceId)"
+        "--session-id",
+        metavar="ID",
+        help="the message's SessionId (default: the body's instanceId)",
+    )
+    completion = _command(commands, "completion", "print a shell completion script")
+    completion.add_argument(
+        "shell", choices=["bash", "zsh", "fish"], help="the shell: bash, zsh or fish"
     )
     return parser

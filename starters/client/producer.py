@@ -1,8 +1,13 @@
 """The Python producer client: correct start requests, validated before they are sent.
 
-    async with StartRequestSender.from_settings(registry) as sender:
+    async with StartRequestSender.from_settings() as sender:
         result = await sender.send("long_job", "nightly-report", {"duration_s": 60})
         results = await sender.send_many([...])
+        record = await sender.wait_for_outcome(result.request_id, timeout=30)
+
+Settings as the command line reads them (local_settings.py): the nearest local.settings.json,
+the environment, and under `make run` the embedded runtime it published; from any directory,
+without the app's code (the published JSON Schema validates when no registry is given).
 
 It validates with the starter's own validator and registry, maps each request to the
 contract (SessionId = instance ID, MessageId = request ID) and reaches Azure Service Bus
@@ -14,7 +19,6 @@ one that wants "at most once per X" derives the ID from X with `request_id_for(X
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +33,8 @@ from ..ports import QueueSender
 from ..registry import Registry
 from ..senders.from_settings import create_sender
 from ..validation import ContractValidator
+from .app_client import AppClient
+from .local_settings import APP_URL_SETTING, FUNCTION_KEY_SETTING, producer_env
 from .published_schema import PublishedSchemaValidator
 
 
@@ -80,6 +86,7 @@ class StartRequestSender:
         max_message_bytes: int | None = None,
         retry: RetryOptions | None = None,
         schema: Mapping[str, Any] | None = None,
+        app: AppClient | None = None,
     ) -> None:
         """With a registry the app's own validator; without one (a producer in another
         repository) the published JSON Schema: `schema`, or the one in this package."""
@@ -91,24 +98,30 @@ class StartRequestSender:
         )
         self.sender = sender
         self.retry = retry or RetryOptions()
+        self.app = app
 
     @classmethod
     def from_settings(
         cls,
-        registry: Registry | None,
+        registry: Registry | None = None,
         env: Mapping[str, str] | None = None,
         *,
         retry: RetryOptions | None = None,
         schema: Mapping[str, Any] | None = None,
     ) -> StartRequestSender:
-        """The app's own setting names: `ServiceBusConnection[__...]`, `START_QUEUE_NAME`."""
-        settings = StarterSettings.from_env(os.environ if env is None else env)
+        """The app's own setting names: `ServiceBusConnection[__...]`, `START_QUEUE_NAME`;
+        the app's HTTP API (for `wait_for_outcome`) is STARTER_APP_URL and
+        STARTER_FUNCTION_KEY. Without `env`, the settings the command line reads."""
+        values = producer_env() if env is None else env
+        settings = StarterSettings.from_env(values)
+        url = values.get(APP_URL_SETTING)
         return cls(
             registry,
             create_sender(settings),
             max_message_bytes=settings.max_message_bytes,
             retry=retry,
             schema=schema,
+            app=AppClient(url, values.get(FUNCTION_KEY_SETTING)) if url else None,
         )
 
     async def __aenter__(self) -> StartRequestSender:
@@ -149,6 +162,14 @@ class StartRequestSender:
         spec = StartSpec(orchestrator, instance_id, input, request_id, on_running, on_finished)
         (result,) = await self.send_many([spec])
         return result
+
+    async def wait_for_outcome(self, request_id: str, timeout: float) -> dict[str, Any]:
+        """The request's outcome record once decided, or its latest record (pending,
+        queued) after `timeout` seconds; AppError (status 404) if nothing is recorded by
+        then. Needs the app's URL (STARTER_APP_URL, or the embedded runtime's)."""
+        if self.app is None:
+            raise LookupError("no app URL to wait on: set STARTER_APP_URL (or run `make run`)")
+        return await self.app.wait_for_outcome(request_id, timeout)
 
     async def send_many(self, specs: Iterable[StartSpec]) -> list[SendResult]:
         """Validate all, send the valid ones batched per session; one result per request,

@@ -10,6 +10,7 @@ from ..clock import Clock, SystemClock
 from ..contract import fingerprint, request_id_for
 from ..handling.records import insert_decided, refusal_record
 from ..http.core import HttpAnswer, HttpRequest, json_answer
+from ..http.media_types import unsupported_media_type
 from ..http.problems import json_problem, problem, queue_unavailable
 from ..intake import Intake, QueueUnavailable, Reservation
 from ..messages import IncomingMessage, OutgoingMessage
@@ -17,7 +18,15 @@ from ..outcomes import Outcome
 from ..ports import OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text
 from ..unusable_messages import KeptBody, keep_body, printable, record_id_for_message
-from .mapping import EVENT_GRID_VALIDATION, Event, EventError, EventRouter, parse_events
+from .mapping import (
+    EVENT_GRID_VALIDATION,
+    Event,
+    EventError,
+    EventRouter,
+    is_binary_cloudevent,
+    parse_binary_cloudevent,
+    parse_events,
+)
 
 logger = logging.getLogger("starters.events")
 
@@ -51,8 +60,15 @@ class EventApi:
         """`POST /api/events` (and the `OPTIONS` abuse-protection handshake)."""
         if req.method.upper() == "OPTIONS":
             return self._handshake(req)
+        refused_type = unsupported_media_type(req)
+        if refused_type is not None:
+            return refused_type
         try:
-            events = parse_events(req.get_body(), req.headers.get("content-type"))
+            events: list[Event | EventError] = (
+                [parse_binary_cloudevent(req.headers, req.get_body() or b"")]
+                if is_binary_cloudevent(req.headers)
+                else parse_events(req.get_body(), req.headers.get("content-type"))
+            )
         except JsonRefused as refusal:
             return json_problem(refusal)
         except EventError as error:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from ..contract import SCHEMA_VERSION, ContractViolation, StartRequest, request_id_for
 from ..policies import OnFinished, OnRunning
@@ -176,6 +177,30 @@ def parse_event_grid(raw: Any) -> Event:
         data=raw.get("data"),
         schema="eventgrid",
     )
+
+
+CLOUDEVENTS_HEADER_PREFIX = "ce-"
+
+
+def is_binary_cloudevent(headers: Mapping[str, str]) -> bool:
+    """CloudEvents' HTTP binary content mode: the attributes in `ce-*` headers."""
+    return any(name.lower() == "ce-specversion" for name in headers)
+
+
+def parse_binary_cloudevent(headers: Mapping[str, str], body: bytes) -> Event:
+    """One CloudEvent in binary content mode: `ce-<attribute>` headers (percent-decoded, as
+    the HTTP binding asks), Content-Type as `datacontenttype`, the body (JSON) as `data`."""
+    attributes: dict[str, Any] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(CLOUDEVENTS_HEADER_PREFIX):
+            attribute = lowered.removeprefix(CLOUDEVENTS_HEADER_PREFIX)
+            attributes[attribute] = unquote(value)
+        elif lowered == "content-type":
+            attributes["datacontenttype"] = value
+    if body.strip():
+        attributes["data"] = read_json(body, what="the event's data", max_bytes=MAX_BATCH_BYTES)
+    return parse_cloudevent(attributes)
 
 
 def parse_events(body: bytes | str, content_type: str | None) -> list[Event | EventError]:

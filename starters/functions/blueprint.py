@@ -21,11 +21,13 @@ from ..contract import StartRequest, keep_alive_request_id
 from ..events.mapping import EventMapping
 from ..http.core import HttpAnswer
 from ..http.openapi import build_openapi
+from ..http.refusal_log import log_refusal
 from ..instances import DurableInstanceClient
 from ..messages import IncomingMessage
 from ..policies import OnRunning
 from ..registry import OrchestratorSpec, Registry
 from .components import LazyComponents
+from .health_checks import health_of
 from .settings import SERVICE_BUS_CONNECTION, StarterSettings
 
 logger = logging.getLogger("starters.blueprint")
@@ -36,8 +38,10 @@ INBOX_EXPRESSION = "%EVENT_INBOX_QUEUE%"
 RETENTION_SCHEDULE = "0 17 3 * * *"
 
 
-def to_response(answer: HttpAnswer) -> func.HttpResponse:
-    """The worker's response for an answer of the framework-free HTTP core."""
+def to_response(answer: HttpAnswer, req: func.HttpRequest | None = None) -> func.HttpResponse:
+    """The worker's response for an answer of the framework-free HTTP core; a refusal is
+    logged (one line: request ID, status, problem type)."""
+    log_refusal(answer, req)
     return func.HttpResponse(
         answer.body,
         status_code=answer.status_code,
@@ -85,18 +89,18 @@ def build_blueprint(
     @bp.durable_client_input(client_name="client")
     async def starter_start(req: func.HttpRequest, client: Any) -> func.HttpResponse:
         return to_response(
-            await (await components.get()).api.start(req, DurableInstanceClient(client))
+            await (await components.get()).api.start(req, DurableInstanceClient(client)), req
         )
 
     @bp.function_name("starter_request")
     @bp.route(route="requests/{requestId}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_request(req: func.HttpRequest) -> func.HttpResponse:
-        return to_response(await (await components.get()).api.request_outcome(req))
+        return to_response(await (await components.get()).api.request_outcome(req), req)
 
     @bp.function_name("starter_cancel")
     @bp.route(route="requests/{requestId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_cancel(req: func.HttpRequest) -> func.HttpResponse:
-        return to_response(await (await components.get()).api.cancel(req))
+        return to_response(await (await components.get()).api.cancel(req), req)
 
     @bp.function_name("starter_openapi")
     @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -119,7 +123,13 @@ def build_blueprint(
     @bp.durable_client_input(client_name="client")
     async def starter_instance(req: func.HttpRequest, client: Any) -> func.HttpResponse:
         api = (await components.get()).api
-        return to_response(await api.instance_status(req, DurableInstanceClient(client)))
+        return to_response(await api.instance_status(req, DurableInstanceClient(client)), req)
+
+    @bp.function_name("starter_health")
+    @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    @bp.durable_client_input(client_name="client")
+    async def starter_health(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+        return to_response(await health_of(components, DurableInstanceClient(client)), req)
 
     @bp.function_name("starter_session_trigger")
     @bp.service_bus_queue_trigger(
@@ -172,7 +182,7 @@ def _register_events(bp: df.Blueprint, components: LazyComponents) -> None:
     @bp.function_name("starter_events")
     @bp.route(route="events", methods=["POST", "OPTIONS"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_events(req: func.HttpRequest) -> func.HttpResponse:
-        return to_response(await (await components.get()).events.handle(req))
+        return to_response(await (await components.get()).events.handle(req), req)
 
     @bp.function_name("starter_event_inbox")
     @bp.service_bus_queue_trigger(

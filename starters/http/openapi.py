@@ -50,6 +50,29 @@ WAIT = {
 }
 
 
+_CHECK = {
+    "type": "object",
+    "required": ["status", "durationMs"],
+    "properties": {
+        "status": {"enum": ["ok", "failed"]},
+        "detail": {"type": "string", "description": "Why the check failed."},
+        "durationMs": {"type": "integer", "minimum": 0},
+    },
+}
+HEALTH = {
+    "type": "object",
+    "required": ["checks"],
+    "properties": {
+        "status": {"type": ["string", "integer"]},
+        "checks": {
+            "type": "object",
+            "required": ["outcomeStore", "durable", "sender"],
+            "properties": {"outcomeStore": _CHECK, "durable": _CHECK, "sender": _CHECK},
+        },
+    },
+}
+
+
 def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, Any]:
     contract = build_schema(registry)
     request_id = {
@@ -195,6 +218,10 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "depth, number, duplicate-key), an unknown or repeated query parameter."
             ),
             "413": _problem("The body is over the Service Bus message size."),
+            "415": _problem(
+                "A Content-Type that is not JSON (application/json, application/*+json); "
+                "none is taken as JSON."
+            ),
             "409": _problem("Rejected: an instance runs (or expired, canceled)."),
             "422": _problem("The request breaks the contract, or reuses a key."),
             "503": _problem("The queue is unavailable (nothing was kept), or dead-lettered."),
@@ -203,7 +230,10 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
     events = {
         "post": {
             "operationId": "postEvents",
-            "summary": "CloudEvents 1.0 (structured or batched) or Event Grid events.",
+            "summary": (
+                "CloudEvents 1.0 (structured, batched, or binary: the attributes in ce-* "
+                "headers, the data in the body) or Event Grid events."
+            ),
             "requestBody": {
                 "required": True,
                 "content": {
@@ -217,6 +247,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "202": _json({"type": "object"}, "Every event was mapped and enqueued."),
                 "400": _problem("Invalid or unmapped events (the mapped ones were enqueued)."),
                 "413": _problem("Over 1 MiB or 100 events in one batch."),
+                "415": _problem("A Content-Type that is not JSON."),
                 "503": _problem("The queue is unavailable; deliver again."),
             },
         },
@@ -301,6 +332,28 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                     },
                 }
             },
+            "/health": {
+                "get": {
+                    "operationId": "getHealth",
+                    "summary": (
+                        "Checks the outcome store (a read), the Durable API (a status read) and "
+                        "the sender (its configuration and connection; nothing is sent)."
+                    ),
+                    "responses": {
+                        "200": _json(_ref("Health"), "Every check answered."),
+                        "503": {
+                            "description": "A check failed: `checks` names it and says why.",
+                            "content": {
+                                "application/problem+json": {
+                                    "schema": {
+                                        "allOf": [_ref("Problem"), _ref("Health")],
+                                    }
+                                }
+                            },
+                        },
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
@@ -321,6 +374,7 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
                 "OutcomeRecord": record,
                 "InstanceStatus": instance,
                 "Problem": problem,
+                "Health": HEALTH,
             },
         },
     }

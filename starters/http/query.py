@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from urllib.parse import parse_qsl, urlsplit
 
 from ..contract import Violation
@@ -25,7 +26,9 @@ def parse_wait(req: HttpRequest) -> float:
         seconds = float(raw)
     except ValueError:
         raise WaitError(f"wait must be a number of seconds, got {raw!r}") from None
-    if not seconds >= 0:  # also refuses NaN
+    if not math.isfinite(seconds):
+        raise WaitError(f"wait must be a number of seconds, got {raw!r}")
+    if seconds < 0:
         raise WaitError(f"wait must not be negative, got {raw!r}")
     return min(seconds, MAX_WAIT_S)
 

@@ -28,6 +28,7 @@ from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text, read_json
 from ..validation import ContractValidator
 from .core import OUTCOME_ANSWERS, HttpAnswer, HttpRequest, json_answer
+from .media_types import unsupported_media_type
 from .problems import json_problem, problem, queue_unavailable
 from .query import read_wait
 
@@ -74,6 +75,15 @@ def _invalid_request_id(request_id: str) -> HttpAnswer:
 def _unknown_request(request_id: str) -> HttpAnswer:
     detail = f"no start request {request_id} is known"
     return problem(404, "Unknown request", detail, kind="not-found")
+
+
+def _empty_body_violation(violation: Violation) -> Violation:
+    # The schema's own words for a missing input ("None is not of type 'object'") say
+    # nothing to someone who sent no body.
+    return Violation(
+        violation.field or "input",
+        "the request body is empty, but this orchestrator needs an input: send it as the JSON body",
+    )
 
 
 def _too_many_waits(request_id: str, bound: int) -> HttpAnswer:
@@ -131,6 +141,9 @@ class StartApi:
                 + " (accepted: onRunning, onFinished, wait)",
                 kind="unknown-parameter",
             )
+        refused_type = unsupported_media_type(req)
+        if refused_type is not None:
+            return refused_type
         raw = req.get_body() or b""
         key = req.headers.get(IDEMPOTENCY_HEADER)
         try:
@@ -161,7 +174,11 @@ class StartApi:
             request = self.validator.validate(body, check_session=False)
         except ContractViolation as violation:
             violations = [
-                Violation(IDEMPOTENCY_HEADER, v.message) if v.field == "requestId" else v
+                Violation(IDEMPOTENCY_HEADER, v.message)
+                if v.field == "requestId"
+                else _empty_body_violation(v)
+                if input_value is None and not raw.strip() and (v.field or "").startswith("input")
+                else v
                 for v in violation.violations
             ]
             return problem(
