@@ -131,6 +131,43 @@ def pending_record(request: StartRequest, received_at: datetime) -> OutcomeRecor
     )
 
 
+@dataclass(frozen=True)
+class Fence:
+    """The per-instance lease a handler takes before it acts on an instance (`owner` is its
+    claim token), so two handlers never act on one ID after a session lock was lost."""
+
+    name: str
+    owner: str
+    until: datetime
+    now: datetime
+
+    @classmethod
+    def for_instance(cls, instance_id: str, owner: str, until: datetime, now: datetime) -> Fence:
+        return cls(f"instance:{instance_id}", owner, until, now)
+
+
+def untouched_since_intake(stored: OutcomeRecord | None, claim: OutcomeRecord) -> bool:
+    """Whether a handler may take the one-round-trip path for `claim`: no record yet, or the
+    `pending` one intake wrote, with no claim, no intent and no later copy."""
+    return stored is None or (
+        stored.outcome is Outcome.PENDING
+        and stored.fingerprint == claim.fingerprint
+        and stored.claim_token is None
+        and stored.intent is None
+        and stored.attempt <= claim.attempt
+    )
+
+
+def as_begun(stored: OutcomeRecord | None, claim: OutcomeRecord) -> OutcomeRecord:
+    """`claim` as `begin` stores it: the receivedAt and delivery count intake recorded stay."""
+    if stored is None:
+        return claim
+    return claim.evolve(
+        received_at=stored.received_at,
+        delivery_count=max(stored.delivery_count, claim.delivery_count),
+    )
+
+
 class RecordExists(Exception):
     def __init__(self, existing: OutcomeRecord) -> None:
         self.existing = existing

@@ -23,14 +23,22 @@ from ..contract import ContractViolation, StartRequest
 from ..functions.settings import HandlerSettings
 from ..instances import DurableInstanceClient, InstanceSnapshot
 from ..messages import IncomingMessage
-from ..outcomes import IntentAction, Outcome, OutcomeRecord, RecordExists, VersionConflict
-from ..policies import FINISHED_STATUSES, Action, Decision, decide
+from ..outcomes import (
+    Fence,
+    IntentAction,
+    Outcome,
+    OutcomeRecord,
+    RecordExists,
+    VersionConflict,
+)
+from ..policies import FINISHED_STATUSES, Action, Decision, QueuePosition, decide
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..registry import OrchestratorSpec
 from ..unusable_messages import printable
 from ..validation import ContractValidator
 from .claims import Busy, Claims, Conflict
 from .effects import Effects, StatusChanged, forward_raised_on, reconcile
+from .fresh import HeldFence, fresh_claim, one_round_trip_applies
 from .queueing import Queueing
 from .records import conflict_record, insert_decided, message_record
 from .results import HandlingResult, Note
@@ -190,6 +198,10 @@ class StartHandler:
         spec = self.registry.get(request.orchestrator)
         assert spec is not None  # the validator only admits registered orchestrators
         token = self._new_token()
+        if one_round_trip_applies(request.policy(spec), message):
+            fast = await self._handle_fresh(_Claimed(request, spec, message, client), token)
+            if fast is not None:
+                return fast
         claimed = await self.claims.claim(request, message, token)
         if isinstance(claimed, HandlingResult):
             return claimed
@@ -200,6 +212,41 @@ class StartHandler:
             return await self._decide_and_act(_Claimed(request, spec, message, client), claimed)
         finally:
             await self.claims.release_instance(lease, token)
+
+    async def _handle_fresh(self, held: _Claimed, token: str) -> HandlingResult | None:
+        """A first delivery in two store round trips (fresh.py); None when the record or
+        the instance's fence was not as a fresh request finds them."""
+        request, client = held.request, held.client
+        now = self.clock.now()
+        fence = HeldFence(
+            Fence.for_instance(request.instance_id, token, now + self.settings.claim_lease, now)
+        )
+        claim = fresh_claim(request, held.message, token, now, self.settings.claim_lease)
+        record = await self.retry(partial(self.store.begin, claim, fence.fence))
+        if record is None:
+            return None
+        try:
+            status = await self.retry(lambda: client.get_status(request.instance_id))
+            decision = decide(
+                status.runtime_status if status else None,
+                request.policy(held.spec),
+                QueuePosition(),
+            )
+            # `begin` wrote the intent of a start on a free ID; any other effect writes its
+            # own, with the instance as it is now, before it acts.
+            provisional_holds = decision.action is Action.START and status is None
+            try:
+                return await self._act(
+                    held, decision, record, status, False, fence, provisional_holds
+                )
+            except StatusChanged:
+                # Someone else's instance appeared: decide again as the step-by-step path
+                # does, still under the fence.
+                record = await self.claims.reload(record)
+                return await self._decide_and_act(held, record)
+        finally:
+            if not fence.released:
+                await self.claims.release_instance(fence.fence.name, token)
 
     async def _decide_and_act(self, held: _Claimed, record: OutcomeRecord) -> HandlingResult:
         request, client = held.request, held.client
@@ -241,21 +288,29 @@ class StartHandler:
         record: OutcomeRecord,
         status: InstanceSnapshot | None,
         skip_terminate: bool,
+        fence: HeldFence | None = None,
+        intent_written: bool = False,
     ) -> HandlingResult:
+        """`fence`: the fresh path's, which the decision releases in the same round trip;
+        `intent_written`: its `begin` already wrote this effect's intent."""
         request, spec, client = held.request, held.spec, held.client
         action = decision.action
+        fresh = intent_written
         if action is Action.START:
-            record = await self.claims.write_intent(record, IntentAction.START, status)
+            if not fresh:
+                record = await self.claims.write_intent(record, IntentAction.START, status)
             await self.effects.start(request, client, record.intent)
         elif action is Action.REPLACE:
             if not skip_terminate:
-                record = await self.claims.write_intent(record, IntentAction.REPLACE, status)
+                if not fresh:
+                    record = await self.claims.write_intent(record, IntentAction.REPLACE, status)
                 await self.effects.terminate_and_wait(request, client)
             await self.effects.start(request, client, record.intent)
         elif action is Action.FORWARD:
             assert spec.event_name is not None  # the registry refuses forward without one
             if not forward_raised_on(record.intent, status):
-                record = await self.claims.write_intent(record, IntentAction.FORWARD, status)
+                if not fresh:
+                    record = await self.claims.write_intent(record, IntentAction.FORWARD, status)
                 await self.effects.forward(request, spec.event_name, client)
                 if spec.acknowledges_forwards:
                     record = await self.claims.write_intent(record, FORWARD_RAISED, status)
@@ -268,7 +323,7 @@ class StartHandler:
             existing = record.existing_status
         else:
             existing = status.runtime_status.value if status else None
-        return await self._finish(record, _OUTCOME_OF[action], decision.reason, existing)
+        return await self._finish(record, _OUTCOME_OF[action], decision.reason, existing, fence)
 
     async def _finish(
         self,
@@ -276,9 +331,11 @@ class StartHandler:
         outcome: Outcome,
         reason: str,
         existing_status: str | None,
+        fence: HeldFence | None = None,
     ) -> HandlingResult:
         stored = await self.claims.store_decision(
             record,
+            fence,
             outcome=outcome,
             reason=reason,
             existing_status=existing_status,

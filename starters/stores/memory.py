@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict
+from ..outcomes import (
+    Fence,
+    Outcome,
+    OutcomeRecord,
+    RecordExists,
+    VersionConflict,
+    as_begun,
+    untouched_since_intake,
+)
 
 
 class MemoryOutcomeStore:
@@ -38,6 +46,27 @@ class MemoryOutcomeStore:
         del self._records[record.request_id]
         return True
 
+    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+        stored = self._records.get(claim.request_id)
+        if not untouched_since_intake(stored, claim):
+            return None
+        if fence is not None and not self._fence_free(fence):
+            return None
+        begun = as_begun(stored, claim).evolve(version=stored.version + 1 if stored else 1)
+        self._records[claim.request_id] = begun
+        if fence is not None:
+            self._leases[fence.name] = (fence.owner, fence.until)
+        return begun
+
+    async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
+        stored = await self.replace(record)
+        await self.release_lease(fence.name, fence.owner)
+        return stored
+
+    def _fence_free(self, fence: Fence) -> bool:
+        held = self._leases.get(fence.name)
+        return held is None or held[0] == fence.owner or held[1] <= fence.now
+
     async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
         queued = [
             r
@@ -47,8 +76,7 @@ class MemoryOutcomeStore:
         return sorted(queued, key=lambda r: (r.received_at, r.request_id))
 
     async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
-        held = self._leases.get(name)
-        if held is not None and held[0] != owner and held[1] > now:
+        if not self._fence_free(Fence(name, owner, until, now)):
             return False
         self._leases[name] = (owner, until)
         return True

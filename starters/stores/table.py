@@ -29,7 +29,15 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient
 
 from ..functions.settings import SettingsError
-from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict
+from ..outcomes import (
+    Fence,
+    Outcome,
+    OutcomeRecord,
+    RecordExists,
+    VersionConflict,
+    as_begun,
+    untouched_since_intake,
+)
 from ._codec import record_from_storage, record_to_storage
 
 DEFAULT_TABLE = "StartOutcomes"
@@ -187,6 +195,29 @@ class TableOutcomeStore:
         except (ResourceModifiedError, ResourceNotFoundError):
             return False
         return True
+
+    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+        stored = await self.get(claim.request_id)
+        if not untouched_since_intake(stored, claim):
+            return None
+        if fence is not None and not await self.acquire_lease(
+            fence.name, fence.owner, fence.until, fence.now
+        ):
+            return None
+        begun = as_begun(stored, claim)
+        try:
+            if stored is None:
+                return await self.insert(begun)
+            return await self.replace(begun.evolve(version=stored.version, etag=stored.etag))
+        except (RecordExists, VersionConflict):
+            if fence is not None:
+                await self.release_lease(fence.name, fence.owner)
+            return None
+
+    async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
+        stored = await self.replace(record)
+        await self.release_lease(fence.name, fence.owner)
+        return stored
 
     async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
         table = await self._table()
