@@ -64,7 +64,12 @@ class Intake:
         if not reservations:
             return
         try:
-            await self.sender.send([OutgoingMessage.for_request(r.request) for r in reservations])
+            await self.sender.send(
+                [
+                    OutgoingMessage.for_request(r.request, recorded_at=r.record.received_at)
+                    for r in reservations
+                ]
+            )
         except Exception as error:
             logger.exception(
                 "enqueueing %s failed", ", ".join(r.request.request_id for r in reservations)

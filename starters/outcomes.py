@@ -94,6 +94,9 @@ class OutcomeRecord:
     version: int = field(default=0, compare=False)
     # The store's own concurrency token where it has one (Table storage's ETag).
     etag: str | None = field(default=None, compare=False)
+    # Where a store that keeps a record in two places read it from (Table storage: the
+    # intake entity or the instance's partition); None elsewhere.
+    stored_in: str | None = field(default=None, compare=False)
 
     def evolve(self, **changes: Any) -> OutcomeRecord:
         return dataclasses.replace(self, **changes)

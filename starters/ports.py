@@ -35,11 +35,15 @@ class OutcomeStore(Protocol):
         """Delete the record if its version is unchanged; False if it changed or is gone."""
         ...
 
-    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
         """One round trip: write `claim` (a claimed record with its intent, or a decided one)
         if the stored record is untouched since intake (`untouched_since_intake`), and take
         `fence` unless another owner holds it; the stored record, or None with nothing
-        written (the caller takes the step-by-step path)."""
+        written (the caller takes the step-by-step path). `recorded`: intake wrote the
+        request's `pending` record (a store that cannot read it in the same round trip
+        relies on that)."""
         ...
 
     async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:

@@ -59,9 +59,11 @@ class FlakyStore(MemoryOutcomeStore):
         self._maybe_fail("replace")
         return await super().replace(record)
 
-    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
         self._maybe_fail("begin")
-        return await super().begin(claim, fence)
+        return await super().begin(claim, fence, recorded=recorded)
 
     async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
         self._maybe_fail("finish")

@@ -39,9 +39,11 @@ class FailingStore(MemoryOutcomeStore):
         self._next()
         return await super().get(request_id)
 
-    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
         self._next()
-        return await super().begin(claim, fence)
+        return await super().begin(claim, fence, recorded=recorded)
 
 
 def delivery() -> IncomingMessage:

@@ -61,7 +61,7 @@ def fresh_claim(
         instance_id=request.instance_id,
         orchestrator=request.orchestrator,
         outcome=Outcome.PENDING,
-        received_at=message.enqueued_time or now,
+        received_at=message.recorded_at or message.enqueued_time or now,
         fingerprint=request.fingerprint,
         delivery_count=message.delivery_count,
         attempt=message.attempt,

@@ -222,7 +222,8 @@ class StartHandler:
             Fence.for_instance(request.instance_id, token, now + self.settings.claim_lease, now)
         )
         claim = fresh_claim(request, held.message, token, now, self.settings.claim_lease)
-        record = await self.retry(partial(self.store.begin, claim, fence.fence))
+        recorded = held.message.recorded_at is not None
+        record = await self.retry(partial(self.store.begin, claim, fence.fence, recorded=recorded))
         if record is None:
             return None
         try:

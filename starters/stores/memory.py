@@ -46,7 +46,9 @@ class MemoryOutcomeStore:
         del self._records[record.request_id]
         return True
 
-    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
         stored = self._records.get(claim.request_id)
         if not untouched_since_intake(stored, claim):
             return None

@@ -131,7 +131,9 @@ class SqliteOutcomeStore:
             )
             return cursor.rowcount == 1
 
-    async def begin(self, claim: OutcomeRecord, fence: Fence | None) -> OutcomeRecord | None:
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
         with self._lock:
             self._counted()
             self._conn.execute("BEGIN IMMEDIATE")
