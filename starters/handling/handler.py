@@ -34,6 +34,7 @@ from ..outcomes import (
 from ..policies import FINISHED_STATUSES, Action, Decision, QueuePosition, decide
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..registry import OrchestratorSpec
+from ..stores.round_trips import phase
 from ..unusable_messages import printable
 from ..validation import ContractValidator
 from .claims import Busy, Claims, Conflict
@@ -112,6 +113,10 @@ class StartHandler:
 
     async def handle(self, message: IncomingMessage, client: InstanceClient) -> HandlingResult:
         """Handle one delivery. Raises only when the host should abandon the message."""
+        with phase("handler"):
+            return await self._handle(message, client)
+
+    async def _handle(self, message: IncomingMessage, client: InstanceClient) -> HandlingResult:
         started = time.perf_counter()
         try:
             request = self.validator.validate_bytes(

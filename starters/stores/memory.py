@@ -1,4 +1,7 @@
-"""An outcome store in process memory: for unit tests and single-process experiments."""
+"""An outcome store in process memory: for unit tests and single-process experiments.
+
+Each call counts as one round trip (`round_trips`), as one SQLite transaction or one Table
+request would, so the handler's budget is checked on every store."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from ..outcomes import (
     as_begun,
     untouched_since_intake,
 )
+from .round_trips import round_trip
 
 
 class MemoryOutcomeStore:
@@ -21,9 +25,11 @@ class MemoryOutcomeStore:
         self._leases: dict[str, tuple[str, datetime]] = {}
 
     async def get(self, request_id: str) -> OutcomeRecord | None:
+        round_trip()
         return self._records.get(request_id)
 
     async def insert(self, record: OutcomeRecord) -> OutcomeRecord:
+        round_trip()
         existing = self._records.get(record.request_id)
         if existing is not None:
             raise RecordExists(existing)
@@ -32,6 +38,7 @@ class MemoryOutcomeStore:
         return stored
 
     async def replace(self, record: OutcomeRecord) -> OutcomeRecord:
+        round_trip()
         current = self._records.get(record.request_id)
         if current is None or current.version != record.version:
             raise VersionConflict(record.request_id)
@@ -40,6 +47,7 @@ class MemoryOutcomeStore:
         return stored
 
     async def delete(self, record: OutcomeRecord) -> bool:
+        round_trip()
         current = self._records.get(record.request_id)
         if current is None or current.version != record.version:
             return False
@@ -49,6 +57,7 @@ class MemoryOutcomeStore:
     async def begin(
         self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
     ) -> OutcomeRecord | None:
+        round_trip()
         stored = self._records.get(claim.request_id)
         if not untouched_since_intake(stored, claim):
             return None
@@ -61,8 +70,15 @@ class MemoryOutcomeStore:
         return begun
 
     async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
-        stored = await self.replace(record)
-        await self.release_lease(fence.name, fence.owner)
+        round_trip()
+        current = self._records.get(record.request_id)
+        if current is None or current.version != record.version:
+            raise VersionConflict(record.request_id)
+        stored = record.evolve(version=record.version + 1)
+        self._records[record.request_id] = stored
+        held = self._leases.get(fence.name)
+        if held is not None and held[0] == fence.owner:
+            del self._leases[fence.name]
         return stored
 
     def _fence_free(self, fence: Fence) -> bool:
@@ -70,6 +86,7 @@ class MemoryOutcomeStore:
         return held is None or held[0] == fence.owner or held[1] <= fence.now
 
     async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
+        round_trip()
         queued = [
             r
             for r in self._records.values()
@@ -78,17 +95,20 @@ class MemoryOutcomeStore:
         return sorted(queued, key=lambda r: (r.received_at, r.request_id))
 
     async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
+        round_trip()
         if not self._fence_free(Fence(name, owner, until, now)):
             return False
         self._leases[name] = (owner, until)
         return True
 
     async def release_lease(self, name: str, owner: str) -> None:
+        round_trip()
         held = self._leases.get(name)
         if held is not None and held[0] == owner:
             del self._leases[name]
 
     async def purge_decided_before(self, cutoff: datetime) -> int:
+        round_trip()
         old = [
             key
             for key, record in self._records.items()
