@@ -91,6 +91,8 @@ class OutcomeRecord:
     claim_token: str | None = None
     claim_until: datetime | None = None
     intent: Intent | None = None
+    # A queued request: when its next copy is due (a later request re-arms an overdue one).
+    wake_at: datetime | None = None
     version: int = field(default=0, compare=False)
     # The store's own concurrency token where it has one (Table storage's ETag).
     etag: str | None = field(default=None, compare=False)
@@ -115,9 +117,10 @@ class OutcomeRecord:
             "deliveryCount": self.delivery_count,
             "fingerprint": self.fingerprint,
         }
-        if self.body is not None:
+        # A queued request keeps its message to hand its turn on; only refusals show it.
+        if self.body is not None and self.outcome in (Outcome.INVALID, Outcome.DEAD_LETTERED):
             public["body"] = self.body
-        if self.body_encoding is not None:
+        if self.body_encoding is not None and "body" in public:
             public["bodyEncoding"] = self.body_encoding
         return public
 

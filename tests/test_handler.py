@@ -222,7 +222,10 @@ async def test_queued_requests_start_in_arrival_order(
     assert durable.instances["job-1"].input == one.input
     durable.set_status("job-1", S.COMPLETED)
     latest = sender.sent[-1]
-    assert latest.message_id == "two:2"
+    # One's start handed the turn on: two's next copy is due within one wake-up interval,
+    # not after its back-off.
+    assert latest.message_id == "two:3"
+    assert latest.scheduled_enqueue_time == clock.now() + handler.settings.queue_wakeup
     assert (await handler.handle(delivery(latest), durable)).outcome is Outcome.STARTED
     assert [e.input for e in durable.history[1:]] == [one.input, two.input]
 

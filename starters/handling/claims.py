@@ -171,7 +171,12 @@ class Claims:
     ) -> OutcomeRecord:
         """Write the decision (`decision`: the record's changes) and drop the claim and the
         intent, releasing `fence` in the same round trip; another handler's decision stands."""
-        record = record.evolve(**decision, claim_token=None, claim_until=None, intent=None)
+        # A decided request drops what only a queued one needs (its message, its wake-up).
+        final = "outcome" in decision and Outcome(decision["outcome"]).is_final
+        dropped: dict[str, Any] = {"body": None, "wake_at": None} if final else {}
+        record = record.evolve(
+            **{**dropped, **decision}, claim_token=None, claim_until=None, intent=None
+        )
         try:
             if fence is None:
                 return await self.retry(lambda: self.store.replace(record))

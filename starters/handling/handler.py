@@ -31,7 +31,7 @@ from ..outcomes import (
     RecordExists,
     VersionConflict,
 )
-from ..policies import FINISHED_STATUSES, Action, Decision, QueuePosition, decide
+from ..policies import FINISHED_STATUSES, Action, Decision, OnRunning, QueuePosition, decide
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..registry import OrchestratorSpec
 from ..stores.round_trips import phase
@@ -214,9 +214,16 @@ class StartHandler:
             return await self._record_conflict(request, message, claimed.existing)
         lease = await self.claims.hold_instance(request.instance_id, token)
         try:
-            return await self._decide_and_act(_Claimed(request, spec, message, client), claimed)
+            result = await self._decide_and_act(_Claimed(request, spec, message, client), claimed)
         finally:
             await self.claims.release_instance(lease, token)
+        if (
+            request.policy(spec).on_running is OnRunning.QUEUE
+            and result.note is Note.DECIDED
+            and result.outcome in (Outcome.STARTED, Outcome.EXPIRED)
+        ):
+            await self.queueing.hand_off(request.instance_id, request.request_id, spec)
+        return result
 
     async def _handle_fresh(self, held: _Claimed, token: str) -> HandlingResult | None:
         """A first delivery in two store round trips (fresh.py); None when the record or
@@ -272,6 +279,7 @@ class StartHandler:
             )
         policy = request.policy(held.spec)
         for _ in range(_DECISION_ATTEMPTS):
+            position: QueuePosition | None = None
             if skip_terminate:
                 decision = Decision(Action.REPLACE, "finishing a replace an earlier delivery began")
             else:
@@ -281,7 +289,9 @@ class StartHandler:
                 existing = status.runtime_status if status else None
                 decision = decide(existing, policy, position)
             try:
-                return await self._act(held, decision, record, status, skip_terminate)
+                return await self._act(
+                    held, decision, record, status, skip_terminate, position=position
+                )
             except StatusChanged as changed:
                 status, skip_terminate = changed.status, False
                 record = await self.claims.reload(record)
@@ -296,6 +306,7 @@ class StartHandler:
         skip_terminate: bool,
         fence: HeldFence | None = None,
         intent_written: bool = False,
+        position: QueuePosition | None = None,
     ) -> HandlingResult:
         """`fence`: the fresh path's, which the decision releases in the same round trip;
         `intent_written`: its `begin` already wrote this effect's intent."""
@@ -324,7 +335,9 @@ class StartHandler:
                 await self.effects.await_acknowledgement(request, client, status)
                 decision = Decision(action, f"{decision.reason}; the instance acknowledged it")
         elif action is Action.QUEUE:
-            return await self.queueing.queue(request, held.message, record, decision, status)
+            return await self.queueing.queue(
+                request, held.message, record, decision, status, position, spec.queue_ttl
+            )
         if skip_terminate:  # the status before the replace is the one the intent kept
             existing = record.existing_status
         else:

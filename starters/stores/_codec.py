@@ -27,6 +27,7 @@ def record_to_storage(record: OutcomeRecord) -> dict[str, Any]:
         "claimToken": record.claim_token,
         "claimUntil": record.claim_until.isoformat() if record.claim_until else None,
         "intent": record.intent.to_json() if record.intent else None,
+        "wakeAt": record.wake_at.isoformat() if record.wake_at else None,
     }
 
 
@@ -54,5 +55,6 @@ def record_from_storage(data: dict[str, Any], version: int) -> OutcomeRecord:
         claim_token=data.get("claimToken"),
         claim_until=when("claimUntil"),
         intent=Intent.from_json(data.get("intent")),
+        wake_at=when("wakeAt"),
         version=version,
     )
