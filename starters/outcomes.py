@@ -70,6 +70,25 @@ class Intent:
         )
 
 
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery's part in a record's history: what the handler did with it."""
+
+    delivery_count: int
+    at: datetime
+    what: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"deliveryCount": self.delivery_count, "at": self.at.isoformat(), "what": self.what}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attempt:
+        return cls(int(data["deliveryCount"]), datetime.fromisoformat(data["at"]), data["what"])
+
+
 @dataclass(frozen=True)
 class OutcomeRecord:
     request_id: str
@@ -93,6 +112,9 @@ class OutcomeRecord:
     intent: Intent | None = None
     # A queued request: when its next copy is due (a later request re-arms an overdue one).
     wake_at: datetime | None = None
+    # The last MAX_ATTEMPTS deliveries' results, oldest first, written inside the writes
+    # the handler makes anyway (never a round trip of their own).
+    attempts: tuple[Attempt, ...] = ()
     version: int = field(default=0, compare=False)
     # The store's own concurrency token where it has one (Table storage's ETag).
     etag: str | None = field(default=None, compare=False)
@@ -102,6 +124,11 @@ class OutcomeRecord:
 
     def evolve(self, **changes: Any) -> OutcomeRecord:
         return dataclasses.replace(self, **changes)
+
+    def noting(self, at: datetime, what: str) -> tuple[Attempt, ...]:
+        """The attempts with this delivery's result added, bounded."""
+        entry = Attempt(self.delivery_count, at, what[:200])
+        return (*self.attempts, entry)[-MAX_ATTEMPTS:]
 
     def to_public(self) -> dict[str, Any]:
         """The record as the API shows it (no claim tokens or internals)."""
@@ -116,6 +143,7 @@ class OutcomeRecord:
             "decidedAt": self.decided_at.isoformat() if self.decided_at else None,
             "deliveryCount": self.delivery_count,
             "fingerprint": self.fingerprint,
+            "attempts": [a.to_json() for a in self.attempts],
         }
         # A queued request keeps its message to hand its turn on; only refusals show it.
         if self.body is not None and self.outcome in (Outcome.INVALID, Outcome.DEAD_LETTERED):

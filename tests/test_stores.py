@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from starters.outcomes import (
+    Attempt,
     Fence,
     Intent,
     IntentAction,
@@ -44,6 +45,8 @@ async def test_insert_then_get_returns_every_field(store: OutcomeStore) -> None:
         claim_token="t",
         claim_until=EPOCH + timedelta(seconds=30),
         intent=Intent(IntentAction.START, "2026-01-01T00:00:00+00:00"),
+        wake_at=EPOCH + timedelta(seconds=2),
+        attempts=(Attempt(1, EPOCH, "rescheduled: ConnectionError"), Attempt(2, EPOCH, "queued")),
     )
     stored = await store.insert(full)
     assert stored.version == 1

@@ -174,8 +174,13 @@ class Claims:
         # A decided request drops what only a queued one needs (its message, its wake-up).
         final = "outcome" in decision and Outcome(decision["outcome"]).is_final
         dropped: dict[str, Any] = {"body": None, "wake_at": None} if final else {}
+        outcome = decision.get("outcome", record.outcome)
         record = record.evolve(
-            **{**dropped, **decision}, claim_token=None, claim_until=None, intent=None
+            **{**dropped, **decision},
+            claim_token=None,
+            claim_until=None,
+            intent=None,
+            attempts=record.noting(self.clock.now(), Outcome(outcome).value),
         )
         try:
             if fence is None:

@@ -187,6 +187,7 @@ class StartHandler:
                     etag=existing.etag,
                     received_at=existing.received_at,
                     delivery_count=max(existing.delivery_count, delivery_count),
+                    attempts=existing.noting(self.clock.now(), Outcome.DEAD_LETTERED.value),
                 )
                 try:
                     stored = await self.retry(partial(self.store.replace, changed))

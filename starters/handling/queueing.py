@@ -201,7 +201,12 @@ class Queueing:
         await self.retry(lambda: self.sender.send([copy]))
         if current is not None and not current.outcome.is_final:
             # Free the claim so the copy can take it at once; supersede older copies.
-            released = current.evolve(attempt=attempt, claim_token=None, claim_until=None)
+            released = current.evolve(
+                attempt=attempt,
+                claim_token=None,
+                claim_until=None,
+                attempts=current.noting(self.clock.now(), f"rescheduled: {reason}"),
+            )
             try:
                 await self.store.replace(released)
             except Exception:
