@@ -88,7 +88,10 @@ class Server:
             "BENCH_LOG": str(self.log),
             "START_QUEUE_NAME": "start-requests",
             "TASKHUB_NAME": "CompareHub",
+            # The outcome store's round trips, by phase, for io_per_start.
+            "OUTCOME_STORE_ROUND_TRIPS_FILE": str(self.root / "store-round-trips.json"),
         }
+        self.store_round_trips = self.root / "store-round-trips.json"
         self.process, self.port = start_serve(
             self.root, settings=settings, args=("--log-level", "WARNING")
         )
@@ -338,7 +341,9 @@ async def io_probe(
         return await decisions(session, server.base, request_ids, timeout=300)
 
     size = int(sizes(quick, tiny)["io_probe"]["requests"])
-    return await probe_paths(session, server.base, submit, decide, f"{prefix}-io", size)
+    return await probe_paths(
+        session, server.base, submit, decide, f"{prefix}-io", size, server.store_round_trips
+    )
 
 
 def metrics(

@@ -17,6 +17,7 @@ from .contract import StartRequest
 from .messages import OutgoingMessage
 from .outcomes import Outcome, OutcomeRecord, RecordExists, pending_record
 from .ports import OutcomeStore, QueueSender
+from .stores.round_trips import phase
 
 logger = logging.getLogger("starters.intake")
 
@@ -53,7 +54,8 @@ class Intake:
     async def reserve(self, request: StartRequest) -> Reservation:
         """Record the request `pending`, or find the record its request ID already has."""
         try:
-            stored = await self.store.insert(pending_record(request, self.clock.now()))
+            with phase("intake"):
+                stored = await self.store.insert(pending_record(request, self.clock.now()))
         except RecordExists as exists:
             return Reservation(request, exists.existing, created=False)
         return Reservation(request, stored, created=True)
@@ -64,7 +66,12 @@ class Intake:
         if not reservations:
             return
         try:
-            await self.sender.send([OutgoingMessage.for_request(r.request) for r in reservations])
+            await self.sender.send(
+                [
+                    OutgoingMessage.for_request(r.request, recorded_at=r.record.received_at)
+                    for r in reservations
+                ]
+            )
         except Exception as error:
             logger.exception(
                 "enqueueing %s failed", ", ".join(r.request.request_id for r in reservations)

@@ -19,6 +19,8 @@ REASON_PROPERTY = "rescheduledBecause"
 TRANSIENT_PROPERTY = "transientFailures"
 # Set on an operator's resubmission of a dead-lettered request: the starter decides it again.
 RESUBMISSION_PROPERTY = "resubmission"
+# Set by intake on the producer's message: its `pending` record exists, received then.
+RECORDED_PROPERTY = "recordedAt"
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,11 @@ class OutgoingMessage:
         scheduled_enqueue_time: datetime | None = None,
         reason: str | None = None,
         transient_failures: int = 0,
+        recorded_at: datetime | None = None,
     ) -> OutgoingMessage:
         properties: dict[str, str | int] = {}
+        if recorded_at is not None:
+            properties[RECORDED_PROPERTY] = recorded_at.isoformat()
         if attempt:
             properties[ATTEMPT_PROPERTY] = attempt
         if reason:
@@ -74,6 +79,16 @@ class IncomingMessage:
             return max(0, int(value))
         except (TypeError, ValueError):
             return 0
+
+    @property
+    def recorded_at(self) -> datetime | None:
+        """When intake recorded the request `pending` (None: it came from elsewhere)."""
+        value = self.application_properties.get(RECORDED_PROPERTY)
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+        return moment if moment is not None and moment.tzinfo is not None else None
 
 
 _MOVED = {"Sender": "starters.ports"}

@@ -70,6 +70,25 @@ class Intent:
         )
 
 
+MAX_ATTEMPTS = 10
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One delivery's part in a record's history: what the handler did with it."""
+
+    delivery_count: int
+    at: datetime
+    what: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"deliveryCount": self.delivery_count, "at": self.at.isoformat(), "what": self.what}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Attempt:
+        return cls(int(data["deliveryCount"]), datetime.fromisoformat(data["at"]), data["what"])
+
+
 @dataclass(frozen=True)
 class OutcomeRecord:
     request_id: str
@@ -91,12 +110,25 @@ class OutcomeRecord:
     claim_token: str | None = None
     claim_until: datetime | None = None
     intent: Intent | None = None
+    # A queued request: when its next copy is due (a later request re-arms an overdue one).
+    wake_at: datetime | None = None
+    # The last MAX_ATTEMPTS deliveries' results, oldest first, written inside the writes
+    # the handler makes anyway (never a round trip of their own).
+    attempts: tuple[Attempt, ...] = ()
     version: int = field(default=0, compare=False)
     # The store's own concurrency token where it has one (Table storage's ETag).
     etag: str | None = field(default=None, compare=False)
+    # Where a store that keeps a record in two places read it from (Table storage: the
+    # intake entity or the instance's partition); None elsewhere.
+    stored_in: str | None = field(default=None, compare=False)
 
     def evolve(self, **changes: Any) -> OutcomeRecord:
         return dataclasses.replace(self, **changes)
+
+    def noting(self, at: datetime, what: str) -> tuple[Attempt, ...]:
+        """The attempts with this delivery's result added, bounded."""
+        entry = Attempt(self.delivery_count, at, what[:200])
+        return (*self.attempts, entry)[-MAX_ATTEMPTS:]
 
     def to_public(self) -> dict[str, Any]:
         """The record as the API shows it (no claim tokens or internals)."""
@@ -111,10 +143,12 @@ class OutcomeRecord:
             "decidedAt": self.decided_at.isoformat() if self.decided_at else None,
             "deliveryCount": self.delivery_count,
             "fingerprint": self.fingerprint,
+            "attempts": [a.to_json() for a in self.attempts],
         }
-        if self.body is not None:
+        # A queued request keeps its message to hand its turn on; only refusals show it.
+        if self.body is not None and self.outcome in (Outcome.INVALID, Outcome.DEAD_LETTERED):
             public["body"] = self.body
-        if self.body_encoding is not None:
+        if self.body_encoding is not None and "body" in public:
             public["bodyEncoding"] = self.body_encoding
         return public
 
@@ -128,6 +162,43 @@ def pending_record(request: StartRequest, received_at: datetime) -> OutcomeRecor
         outcome=Outcome.PENDING,
         received_at=received_at,
         fingerprint=request.fingerprint,
+    )
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The per-instance lease a handler takes before it acts on an instance (`owner` is its
+    claim token), so two handlers never act on one ID after a session lock was lost."""
+
+    name: str
+    owner: str
+    until: datetime
+    now: datetime
+
+    @classmethod
+    def for_instance(cls, instance_id: str, owner: str, until: datetime, now: datetime) -> Fence:
+        return cls(f"instance:{instance_id}", owner, until, now)
+
+
+def untouched_since_intake(stored: OutcomeRecord | None, claim: OutcomeRecord) -> bool:
+    """Whether a handler may take the one-round-trip path for `claim`: no record yet, or the
+    `pending` one intake wrote, with no claim, no intent and no later copy."""
+    return stored is None or (
+        stored.outcome is Outcome.PENDING
+        and stored.fingerprint == claim.fingerprint
+        and stored.claim_token is None
+        and stored.intent is None
+        and stored.attempt <= claim.attempt
+    )
+
+
+def as_begun(stored: OutcomeRecord | None, claim: OutcomeRecord) -> OutcomeRecord:
+    """`claim` as `begin` stores it: the receivedAt and delivery count intake recorded stay."""
+    if stored is None:
+        return claim
+    return claim.evolve(
+        received_at=stored.received_at,
+        delivery_count=max(stored.delivery_count, claim.delivery_count),
     )
 
 

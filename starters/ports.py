@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from .instances import InstanceSnapshot
 from .messages import OutgoingMessage
-from .outcomes import OutcomeRecord
+from .outcomes import Fence, OutcomeRecord
 
 
 class OutcomeStore(Protocol):
@@ -33,6 +33,22 @@ class OutcomeStore(Protocol):
 
     async def delete(self, record: OutcomeRecord) -> bool:
         """Delete the record if its version is unchanged; False if it changed or is gone."""
+        ...
+
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
+        """One round trip: write `claim` (a claimed record with its intent, or a decided one)
+        if the stored record is untouched since intake (`untouched_since_intake`), and take
+        `fence` unless another owner holds it; the stored record, or None with nothing
+        written (the caller takes the step-by-step path). `recorded`: intake wrote the
+        request's `pending` record (a store that cannot read it in the same round trip
+        relies on that)."""
+        ...
+
+    async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
+        """One round trip: `replace(record)` and release `fence`; VersionConflict (nothing
+        written, the fence still held) if the record changed."""
         ...
 
     async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:

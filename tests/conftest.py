@@ -13,7 +13,7 @@ from starters.ports import OutcomeStore
 from starters.registry import Registry
 from starters.stores.memory import MemoryOutcomeStore
 from starters.stores.sqlite import SqliteOutcomeStore
-from starters.stores.table import TableOutcomeStore
+from starters.stores.table import TableOutcomeStore, counted
 from starters.validation import ContractValidator
 from tests.azurite import azurite_table  # noqa: F401 - the fixture
 from tests.fakes import FakeClock, FakeDurable, RecordingSender
@@ -59,6 +59,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     else:
         connection = request.getfixturevalue("azurite_table")
         table = f"Outcomes{next(_tables)}x{os.getpid()}"
-        made = TableOutcomeStore(TableClient.from_connection_string(connection, table_name=table))
+        made = TableOutcomeStore(
+            TableClient.from_connection_string(connection, **counted(table_name=table))
+        )
     yield made
     await made.close()

@@ -57,9 +57,10 @@ def check_io(figures: dict[str, object]) -> None:
     for path in PATHS:
         assert set(io[path]) >= PER_START, path
         assert set(io[path]["queue_operations"]) >= QUEUE_OPERATIONS, path
-        # Not counted yet: the store adapters must count their own transport calls.
-        assert io[path]["intake_store_round_trips"] is None
-        assert io[path]["handler_store_round_trips"] is None
+        # Counted by the store at its transport, carried out by the app's round-trips file.
+        assert io[path]["intake_store_round_trips"] == 1, path
+        assert io[path]["handler_store_round_trips"] >= 1, path
+    assert io["started_fresh"]["handler_store_round_trips"] <= 2
     assert io["started_fresh"]["outcomes"] == ["started"]
     assert io["started_fresh"]["starts"] == 1
     assert io["started_fresh"]["queue_operations"]["sends"] >= 1

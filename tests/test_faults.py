@@ -25,7 +25,7 @@ from starters.functions.settings import HandlerSettings
 from starters.handling.handler import StartHandler, TransientFailure
 from starters.instances import DurableInstanceClient
 from starters.messages import IncomingMessage, OutgoingMessage
-from starters.outcomes import Outcome, OutcomeRecord
+from starters.outcomes import Fence, Outcome, OutcomeRecord
 from starters.policies import OnRunning, RuntimeStatus
 from starters.stores.memory import MemoryOutcomeStore
 from starters.validation import ContractValidator
@@ -58,6 +58,16 @@ class FlakyStore(MemoryOutcomeStore):
     async def replace(self, record: OutcomeRecord) -> OutcomeRecord:
         self._maybe_fail("replace")
         return await super().replace(record)
+
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
+        self._maybe_fail("begin")
+        return await super().begin(claim, fence, recorded=recorded)
+
+    async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
+        self._maybe_fail("finish")
+        return await super().finish(record, fence)
 
 
 def incoming(message: OutgoingMessage, delivery_count: int) -> IncomingMessage:
@@ -112,6 +122,8 @@ STEPS = [
     ("store", "get"),
     ("store", "insert"),
     ("store", "replace"),
+    ("store", "begin"),
+    ("store", "finish"),
     ("sender", "send"),
 ]
 

@@ -222,7 +222,10 @@ async def test_queued_requests_start_in_arrival_order(
     assert durable.instances["job-1"].input == one.input
     durable.set_status("job-1", S.COMPLETED)
     latest = sender.sent[-1]
-    assert latest.message_id == "two:2"
+    # One's start handed the turn on: two's next copy is due within one wake-up interval,
+    # not after its back-off.
+    assert latest.message_id == "two:3"
+    assert latest.scheduled_enqueue_time == clock.now() + handler.settings.queue_wakeup
     assert (await handler.handle(delivery(latest), durable)).outcome is Outcome.STARTED
     assert [e.input for e in durable.history[1:]] == [one.input, two.input]
 
@@ -614,3 +617,26 @@ async def test_a_resubmitted_dead_letter_is_decided_again(
     assert result.outcome is Outcome.STARTED and len(durable.history) == 1
     plain_redelivery = await handler.handle(delivery(request(), delivery_count=2), durable)
     assert plain_redelivery.note == "duplicate-delivery"
+
+
+async def test_the_record_keeps_a_bounded_list_of_its_attempts(
+    handler: StartHandler, durable: FakeDurable, sender: RecordingSender
+) -> None:
+    durable.fail("get_status", 100)
+    req = request()
+    await handler.handle(delivery(req), durable)
+    durable.fail("get_status", 0)
+    (copy,) = sender.sent
+    assert (await handler.handle(delivery(copy, delivery_count=2), durable)).outcome is (
+        Outcome.STARTED
+    )
+    stored = await handler.store.get("req-1")
+    assert stored is not None
+    whats = [a.what for a in stored.attempts]
+    assert len(whats) == 2 and whats[0].startswith("rescheduled: ") and whats[1] == "started"
+    assert [a.delivery_count for a in stored.attempts] == [1, 2]
+    assert stored.to_public()["attempts"][1]["what"] == "started"
+    many = stored
+    for n in range(20):
+        many = many.evolve(attempts=many.noting(many.received_at, f"n{n}"))
+    assert len(many.attempts) == 10 and many.attempts[-1].what == "n19"

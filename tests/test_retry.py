@@ -14,7 +14,7 @@ from starters.handling.handler import StartHandler
 from starters.handling.results import Note
 from starters.handling.retry import COMMON_TRANSIENT_ERRORS, declared_transient_errors
 from starters.messages import IncomingMessage, OutgoingMessage
-from starters.outcomes import Outcome, OutcomeRecord
+from starters.outcomes import Fence, Outcome, OutcomeRecord
 from starters.stores.memory import MemoryOutcomeStore
 from starters.stores.sqlite import SqliteOutcomeStore
 from starters.validation import ContractValidator
@@ -22,18 +22,28 @@ from tests.fakes import FakeClock, FakeDurable, RecordingSender
 
 
 class FailingStore(MemoryOutcomeStore):
-    """The memory store whose `get` raises the given errors, one a call, then works."""
+    """The memory store whose reads and first writes (`get`, `begin`: whichever the handler
+    calls first) raise the given errors, one a call, then work."""
 
     def __init__(self, *errors: BaseException) -> None:
         super().__init__()
         self.errors = list(errors)
         self.gets = 0
 
-    async def get(self, request_id: str) -> OutcomeRecord | None:
+    def _next(self) -> None:
         self.gets += 1
         if self.errors:
             raise self.errors.pop(0)
+
+    async def get(self, request_id: str) -> OutcomeRecord | None:
+        self._next()
         return await super().get(request_id)
+
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
+        self._next()
+        return await super().begin(claim, fence, recorded=recorded)
 
 
 def delivery() -> IncomingMessage:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from starters.outcomes import (
+    Attempt,
+    Fence,
     Intent,
     IntentAction,
     Outcome,
@@ -43,6 +45,8 @@ async def test_insert_then_get_returns_every_field(store: OutcomeStore) -> None:
         claim_token="t",
         claim_until=EPOCH + timedelta(seconds=30),
         intent=Intent(IntentAction.START, "2026-01-01T00:00:00+00:00"),
+        wake_at=EPOCH + timedelta(seconds=2),
+        attempts=(Attempt(1, EPOCH, "rescheduled: ConnectionError"), Attempt(2, EPOCH, "queued")),
     )
     stored = await store.insert(full)
     assert stored.version == 1
@@ -152,3 +156,75 @@ async def test_retention_purges_old_decided_records_only(store: OutcomeStore) ->
     assert await store.get("old-started") is None and await store.get("old-invalid") is None
     for kept in ("old-queued", "old-pending", "new-started"):
         assert await store.get(kept) is not None
+
+
+# -- the fresh path's two round trips ---------------------------------------------------
+
+
+def _fence(owner: str, seconds: float = 30) -> Fence:
+    return Fence.for_instance("job-1", owner, EPOCH + timedelta(seconds=seconds), EPOCH)
+
+
+def _claim(token: str = "t1", **changes: object) -> OutcomeRecord:
+    return record(
+        claim_token=token,
+        claim_until=EPOCH + timedelta(seconds=30),
+        intent=Intent(IntentAction.START, None),
+        **changes,
+    )
+
+
+async def test_begin_claims_the_intake_record_and_takes_the_fence(store: OutcomeStore) -> None:
+    received = EPOCH - timedelta(seconds=3)
+    await store.insert(record(received_at=received))
+    # The claim carries intake's receivedAt (the message's `recordedAt`).
+    begun = await store.begin(_claim(received_at=received), _fence("t1"), recorded=True)
+    assert begun is not None and begun.claim_token == "t1"
+    assert begun.received_at == received
+    stored = await store.get("r1")
+    assert stored is not None and stored.claim_token == "t1" and stored.intent is not None
+    assert not await store.acquire_lease("instance:job-1", "other", EPOCH + timedelta(1), EPOCH)
+    decided = await store.finish(
+        stored.evolve(outcome=Outcome.STARTED, claim_token=None, intent=None), _fence("t1")
+    )
+    assert decided.outcome is Outcome.STARTED
+    final = await store.get("r1")
+    assert final is not None and final.outcome is Outcome.STARTED and final.claim_token is None
+    assert await store.acquire_lease("instance:job-1", "other", EPOCH + timedelta(1), EPOCH)
+
+
+async def test_begin_refuses_a_touched_record_or_a_held_fence(store: OutcomeStore) -> None:
+    await store.insert(record())
+    assert await store.begin(_claim("t1"), _fence("t1"), recorded=True) is not None
+    # A redelivery (another token) finds the record claimed: nothing written.
+    assert await store.begin(_claim("t2"), _fence("t2"), recorded=True) is None
+    stored = await store.get("r1")
+    assert stored is not None and stored.claim_token == "t1"
+    # Another request for the same instance finds the fence held.
+    await store.insert(record("r2"))
+    assert await store.begin(_claim("t3", request_id="r2"), _fence("t3"), recorded=True) is None
+    other = await store.get("r2")
+    assert other is not None and other.claim_token is None
+
+
+async def test_finish_is_conditional_and_keeps_the_fence_on_conflict(store: OutcomeStore) -> None:
+    await store.insert(record())
+    begun = await store.begin(_claim(), _fence("t1"), recorded=True)
+    assert begun is not None
+    moved = await store.replace(begun.evolve(reason="someone else"))
+    with pytest.raises(VersionConflict):
+        await store.finish(begun.evolve(outcome=Outcome.STARTED), _fence("t1"))
+    current = await store.get("r1")
+    assert current is not None and current.reason == "someone else"
+    assert current.version == moved.version
+
+
+async def test_a_queued_record_is_in_its_instances_backlog_after_a_claim(
+    store: OutcomeStore,
+) -> None:
+    await store.insert(record("q1"))
+    claimed = await store.get("q1")
+    assert claimed is not None
+    await store.replace(claimed.evolve(outcome=Outcome.QUEUED))
+    assert [r.request_id for r in await store.queued_for("job-1")] == ["q1"]
+    assert await store.queued_for("job-2") == []

@@ -108,7 +108,11 @@ class HandlerSettings:
       one delivery; after that the request is re-scheduled as a copy.
     - `max_reschedules`: copies after which a transient failure is raised to the host
       (abandon, delivery count, finally the dead-letter queue).
-    - `queue_backoff_base`/`queue_backoff_max`: re-scheduling delay for `queue` requests.
+    - `queue_wakeup`: how often the head of an instance's backlog (its oldest queued
+      request) checks whether the instance finished; one scheduled copy per running ID
+      with a backlog, whatever the backlog's length.
+    - `queue_backoff_base`/`queue_backoff_max`: re-scheduling delay, doubling, for the
+      queued requests behind the head (a backstop: the head hands its turn on).
     - `forward_ack_wait`: how long one delivery waits for an orchestrator that acknowledges
       forwards to list the request; after it, the request is re-scheduled as a copy that
       checks again (without raising the event a second time).
@@ -122,6 +126,7 @@ class HandlerSettings:
     reschedule_backoff_base: timedelta = timedelta(seconds=5)
     queue_backoff_base: timedelta = timedelta(seconds=2)
     queue_backoff_max: timedelta = timedelta(seconds=60)
+    queue_wakeup: timedelta = timedelta(seconds=1)
     replace_wait: timedelta = timedelta(seconds=10)
     forward_ack_wait: timedelta = timedelta(seconds=10)
 
@@ -135,6 +140,7 @@ class HandlerSettings:
             max_reschedules=_int(env, "STARTER_MAX_RESCHEDULES", 8),
             queue_backoff_base=timedelta(seconds=_float(env, "STARTER_QUEUE_BACKOFF_S", 2)),
             queue_backoff_max=timedelta(seconds=_float(env, "STARTER_QUEUE_BACKOFF_MAX_S", 60)),
+            queue_wakeup=timedelta(seconds=_float(env, "STARTER_QUEUE_WAKEUP_S", 1)),
             replace_wait=timedelta(seconds=_float(env, "STARTER_REPLACE_WAIT_S", 10)),
             forward_ack_wait=timedelta(seconds=_float(env, "STARTER_FORWARD_ACK_WAIT_S", 10)),
         )

@@ -22,6 +22,7 @@ from ..instances import InstanceSnapshot
 from ..messages import RESUBMISSION_PROPERTY, IncomingMessage
 from ..outcomes import Intent, IntentAction, Outcome, OutcomeRecord, RecordExists, VersionConflict
 from ..ports import OutcomeStore
+from .fresh import HeldFence
 from .results import HandlingResult, Note
 from .retry import Retry
 
@@ -165,12 +166,28 @@ class Claims:
         except VersionConflict:
             raise Busy(f"lost the claim on request {record.request_id}") from None
 
-    async def store_decision(self, record: OutcomeRecord, **decision: Any) -> OutcomeRecord:
+    async def store_decision(
+        self, record: OutcomeRecord, fence: HeldFence | None = None, **decision: Any
+    ) -> OutcomeRecord:
         """Write the decision (`decision`: the record's changes) and drop the claim and the
-        intent; another handler's decision stands."""
-        record = record.evolve(**decision, claim_token=None, claim_until=None, intent=None)
+        intent, releasing `fence` in the same round trip; another handler's decision stands."""
+        # A decided request drops what only a queued one needs (its message, its wake-up).
+        final = "outcome" in decision and Outcome(decision["outcome"]).is_final
+        dropped: dict[str, Any] = {"body": None, "wake_at": None} if final else {}
+        outcome = decision.get("outcome", record.outcome)
+        record = record.evolve(
+            **{**dropped, **decision},
+            claim_token=None,
+            claim_until=None,
+            intent=None,
+            attempts=record.noting(self.clock.now(), Outcome(outcome).value),
+        )
         try:
-            return await self.retry(lambda: self.store.replace(record))
+            if fence is None:
+                return await self.retry(lambda: self.store.replace(record))
+            stored = await self.retry(partial(self.store.finish, record, fence.fence))
+            fence.released = True
+            return stored
         except VersionConflict:
             # Someone else changed the record after our claim ran out. Their word stands.
             current = await self.retry(lambda: self.store.get(record.request_id))

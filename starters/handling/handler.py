@@ -23,14 +23,23 @@ from ..contract import ContractViolation, StartRequest
 from ..functions.settings import HandlerSettings
 from ..instances import DurableInstanceClient, InstanceSnapshot
 from ..messages import IncomingMessage
-from ..outcomes import IntentAction, Outcome, OutcomeRecord, RecordExists, VersionConflict
-from ..policies import FINISHED_STATUSES, Action, Decision, decide
+from ..outcomes import (
+    Fence,
+    IntentAction,
+    Outcome,
+    OutcomeRecord,
+    RecordExists,
+    VersionConflict,
+)
+from ..policies import FINISHED_STATUSES, Action, Decision, OnRunning, QueuePosition, decide
 from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..registry import OrchestratorSpec
+from ..stores.round_trips import phase
 from ..unusable_messages import printable
 from ..validation import ContractValidator
 from .claims import Busy, Claims, Conflict
 from .effects import Effects, StatusChanged, forward_raised_on, reconcile
+from .fresh import HeldFence, fresh_claim, one_round_trip_applies
 from .queueing import Queueing
 from .records import conflict_record, insert_decided, message_record
 from .results import HandlingResult, Note
@@ -104,6 +113,10 @@ class StartHandler:
 
     async def handle(self, message: IncomingMessage, client: InstanceClient) -> HandlingResult:
         """Handle one delivery. Raises only when the host should abandon the message."""
+        with phase("handler"):
+            return await self._handle(message, client)
+
+    async def _handle(self, message: IncomingMessage, client: InstanceClient) -> HandlingResult:
         started = time.perf_counter()
         try:
             request = self.validator.validate_bytes(
@@ -174,6 +187,7 @@ class StartHandler:
                     etag=existing.etag,
                     received_at=existing.received_at,
                     delivery_count=max(existing.delivery_count, delivery_count),
+                    attempts=existing.noting(self.clock.now(), Outcome.DEAD_LETTERED.value),
                 )
                 try:
                     stored = await self.retry(partial(self.store.replace, changed))
@@ -190,6 +204,10 @@ class StartHandler:
         spec = self.registry.get(request.orchestrator)
         assert spec is not None  # the validator only admits registered orchestrators
         token = self._new_token()
+        if one_round_trip_applies(request.policy(spec), message):
+            fast = await self._handle_fresh(_Claimed(request, spec, message, client), token)
+            if fast is not None:
+                return fast
         claimed = await self.claims.claim(request, message, token)
         if isinstance(claimed, HandlingResult):
             return claimed
@@ -197,9 +215,52 @@ class StartHandler:
             return await self._record_conflict(request, message, claimed.existing)
         lease = await self.claims.hold_instance(request.instance_id, token)
         try:
-            return await self._decide_and_act(_Claimed(request, spec, message, client), claimed)
+            result = await self._decide_and_act(_Claimed(request, spec, message, client), claimed)
         finally:
             await self.claims.release_instance(lease, token)
+        if (
+            request.policy(spec).on_running is OnRunning.QUEUE
+            and result.note is Note.DECIDED
+            and result.outcome in (Outcome.STARTED, Outcome.EXPIRED)
+        ):
+            await self.queueing.hand_off(request.instance_id, request.request_id, spec)
+        return result
+
+    async def _handle_fresh(self, held: _Claimed, token: str) -> HandlingResult | None:
+        """A first delivery in two store round trips (fresh.py); None when the record or
+        the instance's fence was not as a fresh request finds them."""
+        request, client = held.request, held.client
+        now = self.clock.now()
+        fence = HeldFence(
+            Fence.for_instance(request.instance_id, token, now + self.settings.claim_lease, now)
+        )
+        claim = fresh_claim(request, held.message, token, now, self.settings.claim_lease)
+        recorded = held.message.recorded_at is not None
+        record = await self.retry(partial(self.store.begin, claim, fence.fence, recorded=recorded))
+        if record is None:
+            return None
+        try:
+            status = await self.retry(lambda: client.get_status(request.instance_id))
+            decision = decide(
+                status.runtime_status if status else None,
+                request.policy(held.spec),
+                QueuePosition(),
+            )
+            # `begin` wrote the intent of a start on a free ID; any other effect writes its
+            # own, with the instance as it is now, before it acts.
+            provisional_holds = decision.action is Action.START and status is None
+            try:
+                return await self._act(
+                    held, decision, record, status, False, fence, provisional_holds
+                )
+            except StatusChanged:
+                # Someone else's instance appeared: decide again as the step-by-step path
+                # does, still under the fence.
+                record = await self.claims.reload(record)
+                return await self._decide_and_act(held, record)
+        finally:
+            if not fence.released:
+                await self.claims.release_instance(fence.fence.name, token)
 
     async def _decide_and_act(self, held: _Claimed, record: OutcomeRecord) -> HandlingResult:
         request, client = held.request, held.client
@@ -219,6 +280,7 @@ class StartHandler:
             )
         policy = request.policy(held.spec)
         for _ in range(_DECISION_ATTEMPTS):
+            position: QueuePosition | None = None
             if skip_terminate:
                 decision = Decision(Action.REPLACE, "finishing a replace an earlier delivery began")
             else:
@@ -228,7 +290,9 @@ class StartHandler:
                 existing = status.runtime_status if status else None
                 decision = decide(existing, policy, position)
             try:
-                return await self._act(held, decision, record, status, skip_terminate)
+                return await self._act(
+                    held, decision, record, status, skip_terminate, position=position
+                )
             except StatusChanged as changed:
                 status, skip_terminate = changed.status, False
                 record = await self.claims.reload(record)
@@ -241,21 +305,30 @@ class StartHandler:
         record: OutcomeRecord,
         status: InstanceSnapshot | None,
         skip_terminate: bool,
+        fence: HeldFence | None = None,
+        intent_written: bool = False,
+        position: QueuePosition | None = None,
     ) -> HandlingResult:
+        """`fence`: the fresh path's, which the decision releases in the same round trip;
+        `intent_written`: its `begin` already wrote this effect's intent."""
         request, spec, client = held.request, held.spec, held.client
         action = decision.action
+        fresh = intent_written
         if action is Action.START:
-            record = await self.claims.write_intent(record, IntentAction.START, status)
+            if not fresh:
+                record = await self.claims.write_intent(record, IntentAction.START, status)
             await self.effects.start(request, client, record.intent)
         elif action is Action.REPLACE:
             if not skip_terminate:
-                record = await self.claims.write_intent(record, IntentAction.REPLACE, status)
+                if not fresh:
+                    record = await self.claims.write_intent(record, IntentAction.REPLACE, status)
                 await self.effects.terminate_and_wait(request, client)
             await self.effects.start(request, client, record.intent)
         elif action is Action.FORWARD:
             assert spec.event_name is not None  # the registry refuses forward without one
             if not forward_raised_on(record.intent, status):
-                record = await self.claims.write_intent(record, IntentAction.FORWARD, status)
+                if not fresh:
+                    record = await self.claims.write_intent(record, IntentAction.FORWARD, status)
                 await self.effects.forward(request, spec.event_name, client)
                 if spec.acknowledges_forwards:
                     record = await self.claims.write_intent(record, FORWARD_RAISED, status)
@@ -263,12 +336,14 @@ class StartHandler:
                 await self.effects.await_acknowledgement(request, client, status)
                 decision = Decision(action, f"{decision.reason}; the instance acknowledged it")
         elif action is Action.QUEUE:
-            return await self.queueing.queue(request, held.message, record, decision, status)
+            return await self.queueing.queue(
+                request, held.message, record, decision, status, position, spec.queue_ttl
+            )
         if skip_terminate:  # the status before the replace is the one the intent kept
             existing = record.existing_status
         else:
             existing = status.runtime_status.value if status else None
-        return await self._finish(record, _OUTCOME_OF[action], decision.reason, existing)
+        return await self._finish(record, _OUTCOME_OF[action], decision.reason, existing, fence)
 
     async def _finish(
         self,
@@ -276,9 +351,11 @@ class StartHandler:
         outcome: Outcome,
         reason: str,
         existing_status: str | None,
+        fence: HeldFence | None = None,
     ) -> HandlingResult:
         stored = await self.claims.store_decision(
             record,
+            fence,
             outcome=outcome,
             reason=reason,
             existing_status=existing_status,

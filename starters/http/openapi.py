@@ -119,6 +119,19 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
             "decidedAt": {"type": ["string", "null"], "format": "date-time"},
             "deliveryCount": {"type": "integer"},
             "fingerprint": {"type": "string"},
+            "attempts": {
+                "type": "array",
+                "description": "The last deliveries' results, oldest first (at most 10).",
+                "items": {
+                    "type": "object",
+                    "required": ["deliveryCount", "at", "what"],
+                    "properties": {
+                        "deliveryCount": {"type": "integer"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "what": {"type": "string"},
+                    },
+                },
+            },
             "body": {
                 "type": "string",
                 "description": "The original body (invalid, dead-lettered).",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..outcomes import Intent, Outcome, OutcomeRecord
+from ..outcomes import Attempt, Intent, Outcome, OutcomeRecord
 
 
 def record_to_storage(record: OutcomeRecord) -> dict[str, Any]:
@@ -27,6 +27,8 @@ def record_to_storage(record: OutcomeRecord) -> dict[str, Any]:
         "claimToken": record.claim_token,
         "claimUntil": record.claim_until.isoformat() if record.claim_until else None,
         "intent": record.intent.to_json() if record.intent else None,
+        "wakeAt": record.wake_at.isoformat() if record.wake_at else None,
+        "attempts": [a.to_json() for a in record.attempts],
     }
 
 
@@ -54,5 +56,7 @@ def record_from_storage(data: dict[str, Any], version: int) -> OutcomeRecord:
         claim_token=data.get("claimToken"),
         claim_until=when("claimUntil"),
         intent=Intent.from_json(data.get("intent")),
+        wake_at=when("wakeAt"),
+        attempts=tuple(Attempt.from_json(a) for a in data.get("attempts") or ()),
         version=version,
     )

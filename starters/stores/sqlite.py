@@ -1,7 +1,9 @@
 """An outcome store in a SQLite file: the embedded runtime's store, shared by processes.
 
 Conditional writes are single statements guarded by the version column, so they are
-atomic across connections and processes without explicit transactions.
+atomic across connections and processes without explicit transactions; `begin` and
+`finish`, which write a record and the instance's fence together, are one transaction each.
+`transactions` counts the store's round trips (one statement or one transaction each).
 """
 
 from __future__ import annotations
@@ -12,8 +14,17 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..outcomes import Outcome, OutcomeRecord, RecordExists, VersionConflict
+from ..outcomes import (
+    Fence,
+    Outcome,
+    OutcomeRecord,
+    RecordExists,
+    VersionConflict,
+    as_begun,
+    untouched_since_intake,
+)
 from ._codec import record_from_storage, record_to_storage
+from .round_trips import round_trip
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -53,6 +64,11 @@ class SqliteOutcomeStore:
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self.transactions = 0
+
+    def _counted(self) -> None:
+        self.transactions += 1
+        round_trip()
 
     def _row(self, request_id: str) -> OutcomeRecord | None:
         row = self._conn.execute(
@@ -62,10 +78,12 @@ class SqliteOutcomeStore:
 
     async def get(self, request_id: str) -> OutcomeRecord | None:
         with self._lock:
+            self._counted()
             return self._row(request_id)
 
     async def insert(self, record: OutcomeRecord) -> OutcomeRecord:
         with self._lock:
+            self._counted()
             try:
                 self._conn.execute(
                     "INSERT INTO outcomes VALUES (?, ?, ?, ?, 1, ?)",
@@ -85,31 +103,97 @@ class SqliteOutcomeStore:
 
     async def replace(self, record: OutcomeRecord) -> OutcomeRecord:
         with self._lock:
-            cursor = self._conn.execute(
-                "UPDATE outcomes SET outcome = ?, received_at = ?, data = ?, version = version + 1"
-                " WHERE request_id = ? AND version = ?",
-                (
-                    record.outcome.value,
-                    _sortable(record.received_at),
-                    json.dumps(record_to_storage(record)),
-                    record.request_id,
-                    record.version,
-                ),
-            )
-            if cursor.rowcount != 1:
-                raise VersionConflict(record.request_id)
-            return record.evolve(version=record.version + 1)
+            self._counted()
+            return self._replace(record)
+
+    def _replace(self, record: OutcomeRecord) -> OutcomeRecord:
+        cursor = self._conn.execute(
+            "UPDATE outcomes SET outcome = ?, received_at = ?, data = ?, version = version + 1"
+            " WHERE request_id = ? AND version = ?",
+            (
+                record.outcome.value,
+                _sortable(record.received_at),
+                json.dumps(record_to_storage(record)),
+                record.request_id,
+                record.version,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise VersionConflict(record.request_id)
+        return record.evolve(version=record.version + 1)
 
     async def delete(self, record: OutcomeRecord) -> bool:
         with self._lock:
+            self._counted()
             cursor = self._conn.execute(
                 "DELETE FROM outcomes WHERE request_id = ? AND version = ?",
                 (record.request_id, record.version),
             )
             return cursor.rowcount == 1
 
+    async def begin(
+        self, claim: OutcomeRecord, fence: Fence | None, *, recorded: bool = False
+    ) -> OutcomeRecord | None:
+        with self._lock:
+            self._counted()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                stored = self._row(claim.request_id)
+                if not untouched_since_intake(stored, claim) or (
+                    fence is not None and not self._take_fence(fence)
+                ):
+                    self._conn.execute("ROLLBACK")
+                    return None
+                begun = as_begun(stored, claim)
+                version = stored.version + 1 if stored else 1
+                self._conn.execute(
+                    "INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (request_id)"
+                    " DO UPDATE SET outcome = excluded.outcome, received_at = excluded.received_at,"
+                    " data = excluded.data, version = excluded.version",
+                    (
+                        begun.request_id,
+                        begun.instance_id,
+                        begun.outcome.value,
+                        _sortable(begun.received_at),
+                        version,
+                        json.dumps(record_to_storage(begun)),
+                    ),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            return begun.evolve(version=version)
+
+    async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
+        with self._lock:
+            self._counted()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                stored = self._replace(record)
+                self._conn.execute(
+                    "DELETE FROM leases WHERE name = ? AND owner = ?", (fence.name, fence.owner)
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            return stored
+
+    def _take_fence(self, fence: Fence) -> bool:
+        cursor = self._conn.execute(
+            "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
+            " SET owner = excluded.owner, until = excluded.until"
+            " WHERE leases.owner = excluded.owner OR leases.until <= ?",
+            (fence.name, fence.owner, _sortable(fence.until), _sortable(fence.now)),
+        )
+        return cursor.rowcount == 1
+
     async def queued_for(self, instance_id: str) -> list[OutcomeRecord]:
         with self._lock:
+            self._counted()
             rows = self._conn.execute(
                 "SELECT data, version FROM outcomes WHERE instance_id = ? AND outcome = ?"
                 " ORDER BY received_at, request_id",
@@ -119,20 +203,17 @@ class SqliteOutcomeStore:
 
     async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
         with self._lock:
-            cursor = self._conn.execute(
-                "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE"
-                " SET owner = excluded.owner, until = excluded.until"
-                " WHERE leases.owner = excluded.owner OR leases.until <= ?",
-                (name, owner, _sortable(until), _sortable(now)),
-            )
-            return cursor.rowcount == 1
+            self._counted()
+            return self._take_fence(Fence(name, owner, until, now))
 
     async def release_lease(self, name: str, owner: str) -> None:
         with self._lock:
+            self._counted()
             self._conn.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
     async def purge_decided_before(self, cutoff: datetime) -> int:
         with self._lock:
+            self._counted()
             cursor = self._conn.execute(
                 "DELETE FROM outcomes WHERE received_at < ? AND outcome NOT IN (?, ?)",
                 (_sortable(cutoff), Outcome.PENDING.value, Outcome.QUEUED.value),
