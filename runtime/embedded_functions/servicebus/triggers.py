@@ -142,10 +142,9 @@ class QueueSignals:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(future, max(0.0, timeout))
         finally:
-            if not future.done():
-                future.cancel()
-                with contextlib.suppress(ValueError):
-                    self._acceptors[queue].remove(future)
+            future.cancel()
+            with contextlib.suppress(ValueError):  # a woken waiter has left already
+                self._acceptors[queue].remove(future)
 
     def hold(self, queue: str, session: str) -> None:
         self._sessions[(queue, session)] = asyncio.Event()
@@ -153,14 +152,18 @@ class QueueSignals:
     def let_go(self, queue: str, session: str) -> None:
         self._sessions.pop((queue, session), None)
 
-    async def wait_in_session(self, queue: str, session: str, timeout: float) -> None:
-        """Until a message for this held session arrives (or the timeout)."""
+    async def wait_in_session(self, queue: str, session: str, timeout: float) -> bool:
+        """Until a message for this held session arrives (True) or the timeout (False)."""
         event = self._sessions.get((queue, session))
         if event is None:
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
+            return True
+        signalled = True
+        try:
             await asyncio.wait_for(event.wait(), max(0.0, timeout))
+        except asyncio.TimeoutError:
+            signalled = event.is_set()  # set as the timeout fired
         event.clear()
+        return signalled
 
 
 Invoke = Callable[[FunctionInfo, Any], Awaitable[Any]]
@@ -273,9 +276,11 @@ class ServiceBusTriggers:
                         remaining = idle_until - loop.time()
                         if remaining <= 0:
                             break
-                        await self.signals.wait_in_session(
+                        signalled = await self.signals.wait_in_session(
                             queue, lease.session_id, self._until_due(queue, remaining)
                         )
+                        if not signalled and loop.time() >= idle_until:
+                            break  # idle, and nothing came: no second empty receive
                         continue
                     task = asyncio.ensure_future(self._handle(function, message, lease))
                     self._inflight.add(task)
