@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
@@ -66,3 +69,39 @@ async def test_messages_arrive_with_session_message_id_and_schedule() -> None:
         assert queues.receive("sessions", lease) is None  # the copy is scheduled
         assert queues.next_visible_after("sessions") is not None
         await sender.close()
+
+
+def test_one_http_session_per_loop_closed_when_the_loop_shuts_down() -> None:
+    """Sends on one loop share a session and its connection; the loop's shutdown closes it
+    (asyncio.run shuts down async generators before it closes the loop)."""
+    request = StartRequest("long_job", "job-9", "req-9", {"duration_s": 1})
+    peers: list[object] = []
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def accept(incoming: web.Request) -> web.Response:
+        peers.append(incoming.transport.get_extra_info("peername") if incoming.transport else None)
+        return web.Response(status=201)
+
+    async def three_sends(sender: RestQueueSender | None) -> RestQueueSender:
+        app = web.Application()
+        app.router.add_post("/sessions/messages", accept)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            used = sender or RestQueueSender(url, "sessions")
+            used.url = f"{url}/sessions/messages"
+            for _ in range(3):
+                await used.send([OutgoingMessage.for_request(request)])
+            sessions.append(await used._sessions.current())
+            assert not sessions[-1].closed
+            return used
+        finally:
+            await runner.cleanup()
+
+    sender = asyncio.run(three_sends(None))
+    assert len(peers) == 3 and len(set(peers)) == 1  # one connection for three sends
+    assert sessions[0].closed
+    asyncio.run(three_sends(sender))  # a second loop gets a session of its own
+    assert sessions[1] is not sessions[0] and sessions[1].closed

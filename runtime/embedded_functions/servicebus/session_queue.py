@@ -11,6 +11,12 @@
 - duplicate detection on MessageId within the queue's window (send side);
 - scheduled enqueue time.
 
+Expiry runs lazily in bulk: the queue keeps the earliest expiry time of its active messages
+and runs the expiry query only once the clock has passed it, so an accept or a receive
+costs no expiry query (it was 12% of the host's CPU under load). The earliest scheduled
+enqueue time is kept the same way for the dispatcher's waits. Both rely on this object
+being the queue's only writer (one host per data directory).
+
 Time comes from the runtime's clock, so tests move past lock durations and TTLs at once.
 """
 
@@ -55,11 +61,16 @@ class SessionQueues(DeadLetterQueue):
         path: str | Path | None,
         clock: RuntimeClock,
         declared: dict[str, QueueSettings] | None = None,
-        on_send: Callable[[str], None] | None = None,
+        on_send: Callable[[str, frozenset[str] | None], None] | None = None,
     ) -> None:
         self.clock = clock
         self.queues: dict[str, QueueSettings] = dict(declared or {})
+        # Called with the queue and the sessions that got work (None: any receiver may have).
         self.on_send = on_send
+        # Per queue: the earliest expires_at of an active message, and the earliest
+        # visible_at still in the future ("" = none); absent = not yet read.
+        self._next_expiry: dict[str, str] = {}
+        self._next_visible: dict[str, str] = {}
         target = ":memory:" if path is None else str(path)
         self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         if target != ":memory:":
@@ -115,6 +126,7 @@ class SessionQueues(DeadLetterQueue):
         for message in messages:
             self._check(queue, message)
         results: list[int | None] = []
+        sessions: set[str] = set()
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for message in messages:
@@ -127,7 +139,9 @@ class SessionQueues(DeadLetterQueue):
                 ttl = min(
                     message.time_to_live or queue.default_message_ttl, queue.default_message_ttl
                 )
-                visible = message.scheduled_enqueue_time or now
+                visible = max(message.scheduled_enqueue_time or now, now)
+                expires_s = timestamp(saturating_add(visible, ttl))
+                visible_s = timestamp(visible)
                 broker = {"label": message.label, "correlationId": message.correlation_id}
                 if message.scheduled_enqueue_time:
                     broker["scheduledEnqueueTimeUtc"] = timestamp(message.scheduled_enqueue_time)
@@ -144,18 +158,32 @@ class SessionQueues(DeadLetterQueue):
                         json.dumps(message.application_properties),
                         json.dumps(broker),
                         now_s,
-                        timestamp(max(visible, now)),
-                        timestamp(saturating_add(max(visible, now), ttl)),
+                        visible_s,
+                        expires_s,
                     ),
                 )
                 results.append(int(cursor.lastrowid or 0))
+                self._lower(self._next_expiry, queue.name, expires_s)
+                if visible_s > now_s:
+                    self._lower(self._next_visible, queue.name, visible_s)
+                if message.session_id is not None:
+                    sessions.add(message.session_id)
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
+            self._next_expiry.pop(queue.name, None)
+            self._next_visible.pop(queue.name, None)
             raise
         if self.on_send is not None:
-            self.on_send(queue.name)
+            self.on_send(queue.name, frozenset(sessions) if queue.requires_session else None)
         return results
+
+    @staticmethod
+    def _lower(cache: dict[str, str], queue: str, moment: str) -> None:
+        # Only a known value is lowered: an unread one is read in full when first needed.
+        known = cache.get(queue)
+        if known is not None and (known == "" or moment < known):
+            cache[queue] = moment
 
     @staticmethod
     def _check(queue: QueueSettings, message: NewMessage) -> None:
@@ -322,7 +350,9 @@ class SessionQueues(DeadLetterQueue):
             (message.sequence_number,),
         )
         if self.on_send is not None:
-            self.on_send(message.queue)
+            self.on_send(
+                message.queue, frozenset({message.session_id}) if message.session_id else None
+            )
 
     def renew_message_lock(self, message: Message) -> None:
         queue = self.settings(message.queue)
@@ -350,9 +380,13 @@ class SessionQueues(DeadLetterQueue):
         )
         row = self._conn.execute("SELECT queue FROM messages WHERE seq = ?", (seq,)).fetchone()
         if row and self.on_send is not None:
-            self.on_send(row[0] + DEAD_LETTER_SUFFIX)
+            self.on_send(row[0] + DEAD_LETTER_SUFFIX, None)
 
     def _expire(self, queue: QueueSettings, now_s: str) -> None:
+        """Expire what is due, in bulk; no query until the earliest expiry has passed."""
+        due = self._next_expiry.get(queue.name)
+        if due is not None and (due == "" or due > now_s):
+            return
         expired = self._conn.execute(
             "SELECT seq FROM messages WHERE queue = ? AND state = 'active' AND expires_at <= ?",
             (queue.name, now_s),
@@ -364,18 +398,27 @@ class SessionQueues(DeadLetterQueue):
                 )
             else:
                 self._conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+        row = self._conn.execute(
+            "SELECT MIN(expires_at) FROM messages WHERE queue = ? AND state = 'active'",
+            (queue.name,),
+        ).fetchone()
+        self._next_expiry[queue.name] = row[0] if row and row[0] else ""
 
     # -- for the dispatcher -----------------------------------------------------------
 
     def next_visible_after(self, queue_name: str) -> datetime | None:
         """When the earliest scheduled (not yet visible) message becomes visible."""
         _, now_s = self._now()
-        row = self._conn.execute(
-            "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND state = 'active'"
-            " AND visible_at > ?",
-            (queue_name, now_s),
-        ).fetchone()
-        return parse_time(row[0]) if row and row[0] else None
+        due = self._next_visible.get(queue_name)
+        if due is None or (due != "" and due <= now_s):
+            row = self._conn.execute(
+                "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND state = 'active'"
+                " AND visible_at > ?",
+                (queue_name, now_s),
+            ).fetchone()
+            due = row[0] if row and row[0] else ""
+            self._next_visible[queue_name] = due
+        return parse_time(due) if due else None
 
     def deliverable(self, queue_name: str) -> int:
         """Messages a receiver would get now: active, visible, not locked."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta, timezone
@@ -88,20 +89,81 @@ def to_binding_message(message: Message, dead_letter: bool = False) -> func.Serv
 
 
 class QueueSignals:
-    """Wakes receivers of a queue when something arrives (or is abandoned)."""
+    """Wakes the receivers a send concerns, not every receiver of the queue.
+
+    A slot that holds a session waits on that session; a message for it wakes that slot
+    alone. A message for a session no slot holds wakes one slot waiting to accept. Waking
+    every slot on every send cost one receive query per slot per message (with 128 slots,
+    128 queries a send). Without session IDs (a plain queue, a dead-letter queue, a
+    caller that does not say) every waiter of the queue wakes.
+    """
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._sessions: dict[tuple[str, str], asyncio.Event] = {}
+        self._acceptors: dict[str, deque[asyncio.Future[None]]] = {}
 
-    def notify(self, queue: str) -> None:
-        event = self._events.pop(queue, None)
-        if event is not None:
-            event.set()
+    def notify(self, queue: str, sessions: frozenset[str] | None = None) -> None:
+        if sessions is None:
+            event = self._events.pop(queue, None)
+            if event is not None:
+                event.set()
+            for (name, _), session_event in self._sessions.items():
+                if name == queue:
+                    session_event.set()
+            for _ in range(len(self._acceptors.get(queue, ()))):
+                self._wake_acceptor(queue)
+            return
+        for session in sessions:
+            held = self._sessions.get((queue, session))
+            if held is not None:
+                held.set()
+            else:
+                self._wake_acceptor(queue)
+
+    def _wake_acceptor(self, queue: str) -> None:
+        waiting = self._acceptors.get(queue)
+        while waiting:
+            future = waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
 
     async def wait(self, queue: str, timeout: float) -> None:
         event = self._events.setdefault(queue, asyncio.Event())
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), max(0.0, timeout))
+
+    async def wait_to_accept(self, queue: str, timeout: float) -> None:
+        """Until a message for a session nobody holds arrives (or the timeout)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._acceptors.setdefault(queue, deque()).append(future)
+        try:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(future, max(0.0, timeout))
+        finally:
+            future.cancel()
+            with contextlib.suppress(ValueError):  # a woken waiter has left already
+                self._acceptors[queue].remove(future)
+
+    def hold(self, queue: str, session: str) -> None:
+        self._sessions[(queue, session)] = asyncio.Event()
+
+    def let_go(self, queue: str, session: str) -> None:
+        self._sessions.pop((queue, session), None)
+
+    async def wait_in_session(self, queue: str, session: str, timeout: float) -> bool:
+        """Until a message for this held session arrives (True) or the timeout (False)."""
+        event = self._sessions.get((queue, session))
+        if event is None:
+            return True
+        signalled = True
+        try:
+            await asyncio.wait_for(event.wait(), max(0.0, timeout))
+        except asyncio.TimeoutError:
+            signalled = event.is_set()  # set as the timeout fired
+        event.clear()
+        return signalled
 
 
 Invoke = Callable[[FunctionInfo, Any], Awaitable[Any]]
@@ -171,11 +233,15 @@ class ServiceBusTriggers:
 
     # -- loops ----------------------------------------------------------------------
 
-    async def _wait_for_work(self, queue: str, limit: float) -> None:
+    def _until_due(self, queue: str, limit: float) -> float:
+        """The wait, cut short by the earliest scheduled message (it comes with no signal)."""
         due = self.queues.next_visible_after(queue)
         if due is not None:
             limit = min(limit, (due - self.queues.clock.now()).total_seconds())
-        await self.signals.wait(queue, limit)
+        return limit
+
+    async def _wait_for_work(self, queue: str, limit: float) -> None:
+        await self.signals.wait(queue, self._until_due(queue, limit))
 
     async def _session_slot(self, function: FunctionInfo, queue: str) -> None:
         idle = self.options.idle_seconds
@@ -183,8 +249,11 @@ class ServiceBusTriggers:
         while not self._stopping:
             lease = self.queues.accept_session(queue)
             if lease is None:
-                await self._wait_for_work(queue, 1.0)
+                # The timeout is a safety net, not the way work arrives: another holder's
+                # lease that lapses (or a clock that skips ahead) frees a session silently.
+                await self.signals.wait_to_accept(queue, self._until_due(queue, 1.0))
                 continue
+            self.signals.hold(queue, lease.session_id)
             idle_until = loop.time() + idle
             running: set[asyncio.Task[Any]] = set()
             try:
@@ -207,7 +276,11 @@ class ServiceBusTriggers:
                         remaining = idle_until - loop.time()
                         if remaining <= 0:
                             break
-                        await self._wait_for_work(queue, remaining)
+                        signalled = await self.signals.wait_in_session(
+                            queue, lease.session_id, self._until_due(queue, remaining)
+                        )
+                        if not signalled and loop.time() >= idle_until:
+                            break  # idle, and nothing came: no second empty receive
                         continue
                     task = asyncio.ensure_future(self._handle(function, message, lease))
                     self._inflight.add(task)
@@ -220,6 +293,7 @@ class ServiceBusTriggers:
             finally:
                 if running:
                     await asyncio.wait(running)
+                self.signals.let_go(queue, lease.session_id)
                 self.queues.release_session(lease)
 
     async def _receiver(self, function: FunctionInfo, queue: str) -> None:
