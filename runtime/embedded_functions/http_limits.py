@@ -37,6 +37,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def problem_response(status: int, detail: str) -> web.Response:
+    # RFC 9457's generic type: the runtime has no problem types of its own, so the status
+    # says what kind of refusal it is and `detail` says why (the queue's REST API too).
     body = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,

@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
-from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 from ..durable.history import parse_time
+from ..http_limits import problem_response
 from .session_queue import NewMessage, QueueError, SessionQueues, UnknownQueue
 from .strict_json import JsonRefused, check_text, read_json
 
@@ -57,17 +57,6 @@ _STANDARD_HEADERS = frozenset(
 MAX_TIME_TO_LIVE_S = 922_337_203_685.4775807
 MAX_SEQUENCE_NUMBER = 2**63 - 1
 _STRING_PROPERTIES = ("SessionId", "MessageId", "Label", "CorrelationId", "ContentType")
-
-
-def _problem(status: int, detail: str) -> web.Response:
-    # RFC 9457's generic type: the status says what kind of refusal, `detail` says why.
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    return web.json_response(body, status=status, content_type="application/problem+json")
 
 
 def _when(value: Any) -> datetime:
@@ -166,9 +155,9 @@ class ServiceBusRestApi:
                 messages = [_message(raw, content_type, broker, user)]
             self.queues.send(queue, messages)
         except UnknownQueue as error:
-            return _problem(404, str(error))
+            return problem_response(404, str(error))
         except (QueueError, JsonRefused) as error:
-            return _problem(400, str(error))
+            return problem_response(400, str(error))
         return web.Response(status=201)
 
     @staticmethod
@@ -196,7 +185,7 @@ class ServiceBusRestApi:
         try:
             messages = self.queues.dead_letters(request.match_info["queue"])
         except UnknownQueue as error:
-            return _problem(404, str(error))
+            return problem_response(404, str(error))
         return web.json_response([m.to_json() for m in messages])
 
     @staticmethod
@@ -214,9 +203,9 @@ class ServiceBusRestApi:
                 request.match_info["queue"], self._seq(request)
             )
         except QueueError as error:
-            return _problem(400, str(error))
+            return problem_response(400, str(error))
         if message is None:
-            return _problem(404, "no such dead-lettered message")
+            return problem_response(404, "no such dead-lettered message")
         return web.json_response(message.to_json())
 
     async def delete_dead_letter(self, request: web.Request) -> web.Response:
@@ -225,7 +214,7 @@ class ServiceBusRestApi:
                 request.match_info["queue"], self._seq(request)
             )
         except QueueError as error:
-            return _problem(400, str(error))
+            return problem_response(400, str(error))
         if not deleted:
-            return _problem(404, "no such dead-lettered message")
+            return problem_response(404, "no such dead-lettered message")
         return web.Response(status=204)
