@@ -17,18 +17,14 @@ one entity per request and `lease:` keys, are still read and move on their next 
 docs/delivery.md). Every write is conditional on an ETag or on the row's absence, so two
 writers never overwrite a decision.
 
-Bodies kept for `invalid` and `dead-lettered` records can reach 256 KB (a whole message),
-over Table storage's 64 KiB per property: they are split over `Body0..BodyN` properties of
-at most 30,000 characters each and joined on read, so nothing is cut (an entity may hold
-1 MiB).
+The entity layout and keys are in `_table_layout`; the client from settings in
+`table_client`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
@@ -39,11 +35,9 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.data.tables import TableTransactionError, UpdateMode
 from azure.data.tables.aio import TableClient
 
-from ..functions.settings import SettingsError
 from ..outcomes import (
     Fence,
     Outcome,
@@ -51,76 +45,51 @@ from ..outcomes import (
     RecordExists,
     VersionConflict,
 )
-from ._codec import record_from_storage, record_to_storage
-from .round_trips import round_trip
-
-DEFAULT_TABLE = "StartOutcomes"
-ROW = "outcome"
-LEASE_ROW = "lease"
-REQUEST_ROW = "request:"
-# The next character after ":", so RowKey ge "request:" and lt "request;" is every request.
-REQUEST_ROW_END = "request;"
-FENCE_ROW = "fence"
-INTAKE = "intake"
-PARTITION = "instance"
-_INSTANCE_LEASE = "instance:"
-BODY_CHUNK = 30_000
-# Azurite's well-known development account (public, documented; not a secret).
-DEVELOPMENT_STORAGE = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
-    "K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+from ._table_layout import (
+    BODY_CHUNK,
+    FENCE_ROW,
+    INSTANCE_LEASE,
+    INTAKE,
+    LEASE_ROW,
+    PARTITION,
+    REQUEST_ROW,
+    REQUEST_ROW_END,
+    ROW,
+    entity_record,
+    fence_entity,
+    lease_entity,
+    lease_keys,
+    record_entity,
+    sortable,
+)
+from .table_client import (
+    DEVELOPMENT_STORAGE,
+    RoundTripPolicy,
+    counted,
+    table_client_from_settings,
 )
 
+DEFAULT_TABLE = "StartOutcomes"
+# The old private names, kept for whoever imported them from here.
+_INSTANCE_LEASE = INSTANCE_LEASE
+_sortable = sortable
 
-def _sortable(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class RoundTripPolicy(SansIOHTTPPolicy):  # type: ignore[type-arg]
-    """Counts every HTTP request the Table client sends (retries included)."""
-
-    def on_request(self, request: Any) -> None:
-        round_trip()
-
-
-def counted(**kwargs: Any) -> dict[str, Any]:
-    """The TableClient keyword arguments that count its round trips."""
-    return {"per_retry_policies": [RoundTripPolicy()], **kwargs}
-
-
-def table_client_from_settings(env: Mapping[str, str], table: str) -> TableClient:
-    """A TableClient from the `AzureWebJobsStorage` settings, as the Functions host reads them:
-    a connection string, `UseDevelopmentStorage=true` (Azurite), or identity-based
-    `AzureWebJobsStorage__tableServiceUri` (or `__accountName`) with `__credential` and
-    `__clientId`."""
-    value = env.get("AzureWebJobsStorage", "").strip()
-    if value:
-        if value.replace(" ", "").lower() == "usedevelopmentstorage=true":
-            value = DEVELOPMENT_STORAGE
-        return TableClient.from_connection_string(value, **counted(table_name=table))
-    endpoint = env.get("AzureWebJobsStorage__tableServiceUri", "").strip()
-    account = env.get("AzureWebJobsStorage__accountName", "").strip()
-    if not endpoint and account:
-        endpoint = f"https://{account}.table.core.windows.net"
-    if not endpoint:
-        raise SettingsError(
-            "OUTCOME_STORE=table needs AzureWebJobsStorage (a connection string or "
-            "UseDevelopmentStorage=true) or AzureWebJobsStorage__tableServiceUri"
-        )
-    from azure.identity.aio import DefaultAzureCredential, ManagedIdentityCredential
-
-    client_id = env.get("AzureWebJobsStorage__clientId", "").strip() or None
-    credential: Any
-    if env.get("AzureWebJobsStorage__credential", "").strip().lower() == "managedidentity":
-        credential = (
-            ManagedIdentityCredential(client_id=client_id)
-            if client_id
-            else ManagedIdentityCredential()
-        )
-    else:
-        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
-    return TableClient(endpoint, **counted(table_name=table, credential=credential))
+__all__ = [
+    "BODY_CHUNK",
+    "DEFAULT_TABLE",
+    "DEVELOPMENT_STORAGE",
+    "FENCE_ROW",
+    "INTAKE",
+    "LEASE_ROW",
+    "PARTITION",
+    "REQUEST_ROW",
+    "REQUEST_ROW_END",
+    "ROW",
+    "RoundTripPolicy",
+    "TableOutcomeStore",
+    "counted",
+    "table_client_from_settings",
+]
 
 
 class TableOutcomeStore:
@@ -143,38 +112,6 @@ class TableOutcomeStore:
 
     # -- entities ---------------------------------------------------------------------
 
-    @staticmethod
-    def _entity(record: OutcomeRecord, version: int, *, in_partition: bool) -> dict[str, Any]:
-        data = record_to_storage(record)
-        body = data.pop("body")
-        entity: dict[str, Any] = {
-            "PartitionKey": record.instance_id if in_partition else record.request_id,
-            "RowKey": REQUEST_ROW + record.request_id if in_partition else ROW,
-            "InstanceId": record.instance_id,
-            "Outcome": record.outcome.value,
-            "ReceivedAt": _sortable(record.received_at),
-            "Version": version,
-            "Data": json.dumps(data),
-            "BodyParts": 0,
-        }
-        if body is not None:
-            parts = [body[i : i + BODY_CHUNK] for i in range(0, len(body), BODY_CHUNK)] or [""]
-            entity["BodyParts"] = len(parts)
-            for index, part in enumerate(parts):
-                entity[f"Body{index}"] = part
-        return entity
-
-    @staticmethod
-    def _record(entity: Mapping[str, Any]) -> OutcomeRecord:
-        data = json.loads(entity["Data"])
-        parts = int(entity.get("BodyParts") or 0)
-        data["body"] = "".join(entity[f"Body{i}"] for i in range(parts)) if parts else None
-        record = record_from_storage(data, int(entity["Version"]))
-        return record.evolve(
-            etag=entity.metadata.get("etag") if hasattr(entity, "metadata") else None,
-            stored_in=PARTITION if str(entity["RowKey"]).startswith(REQUEST_ROW) else INTAKE,
-        )
-
     async def _entity_or_none(self, partition: str, row: str) -> Any:
         table = await self._table()
         try:
@@ -186,16 +123,16 @@ class TableOutcomeStore:
         intake = await self._entity_or_none(request_id, ROW)
         if intake is None:
             return None
-        record = self._record(intake)
+        record = entity_record(intake)
         if not record.instance_id:
             return record  # decided at once, under no instance: it has no other place
         row = await self._entity_or_none(record.instance_id, REQUEST_ROW + request_id)
-        return self._record(row) if row is not None else record
+        return entity_record(row) if row is not None else record
 
     async def insert(self, record: OutcomeRecord) -> OutcomeRecord:
         table = await self._table()
         try:
-            metadata = await table.create_entity(self._entity(record, 1, in_partition=False))
+            metadata = await table.create_entity(record_entity(record, 1, in_partition=False))
         except ResourceExistsError:
             existing = await self.get(record.request_id)
             if existing is None:  # deleted in between: report it as a conflict all the same
@@ -217,7 +154,7 @@ class TableOutcomeStore:
                 raise VersionConflict(record.request_id)
             record = record.evolve(etag=current.etag, stored_in=current.stored_in)
         in_partition = bool(record.instance_id)
-        entity = self._entity(record, record.version + 1, in_partition=in_partition)
+        entity = record_entity(record, record.version + 1, in_partition=in_partition)
         try:
             if record.stored_in == INTAKE and in_partition:
                 # The record's first change after intake: its row in the instance partition
@@ -286,11 +223,11 @@ class TableOutcomeStore:
             # step-by-step path writes both.
             return None
         table = await self._table()
-        operations: list[Any] = [("create", self._entity(claim, 2, in_partition=True))]
+        operations: list[Any] = [("create", record_entity(claim, 2, in_partition=True))]
         if fence is not None:
-            if fence.name != _INSTANCE_LEASE + claim.instance_id:
+            if fence.name != INSTANCE_LEASE + claim.instance_id:
                 return None
-            operations.append(("create", self._fence_entity(fence, claim.instance_id)))
+            operations.append(("create", fence_entity(fence, claim.instance_id)))
         try:
             results = await table.submit_transaction(operations)
         except (TableTransactionError, ResourceExistsError):
@@ -305,7 +242,7 @@ class TableOutcomeStore:
 
     async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
         fence_etag = self._fences.pop((fence.name, fence.owner), None)
-        partition = fence.name.removeprefix(_INSTANCE_LEASE)
+        partition = fence.name.removeprefix(INSTANCE_LEASE)
         if (
             fence_etag is None
             or record.stored_in != PARTITION
@@ -316,7 +253,7 @@ class TableOutcomeStore:
             await self.release_lease(fence.name, fence.owner)
             return stored
         table = await self._table()
-        entity = self._entity(record, record.version + 1, in_partition=True)
+        entity = record_entity(record, record.version + 1, in_partition=True)
         operations: list[Any] = [
             (
                 "update",
@@ -361,7 +298,7 @@ class TableOutcomeStore:
                 "queued": Outcome.QUEUED.value,
             },
         )
-        records = [self._record(e) async for e in entities]
+        records = [entity_record(e) async for e in entities]
         return sorted(records, key=lambda r: (r.received_at, r.request_id))
 
     async def purge_decided_before(self, cutoff: datetime) -> int:
@@ -369,7 +306,7 @@ class TableOutcomeStore:
         entities = table.query_entities(
             "ReceivedAt lt @cutoff and Outcome ne @pending and Outcome ne @queued",
             parameters={
-                "cutoff": _sortable(cutoff),
+                "cutoff": sortable(cutoff),
                 "pending": Outcome.PENDING.value,
                 "queued": Outcome.QUEUED.value,
             },
@@ -396,31 +333,10 @@ class TableOutcomeStore:
 
     # -- leases -----------------------------------------------------------------------
 
-    @staticmethod
-    def _lease_keys(name: str) -> tuple[str, str]:
-        # An instance's fence lives in its partition, beside its requests' rows.
-        if name.startswith(_INSTANCE_LEASE):
-            return name.removeprefix(_INSTANCE_LEASE), FENCE_ROW
-        return f"lease:{name}", LEASE_ROW
-
-    @staticmethod
-    def _fence_entity(fence: Fence, partition: str) -> dict[str, Any]:
-        return {
-            "PartitionKey": partition,
-            "RowKey": FENCE_ROW,
-            "Owner": fence.owner,
-            "Until": _sortable(fence.until),
-        }
-
     async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
         table = await self._table()
-        partition, row = self._lease_keys(name)
-        entity = {
-            "PartitionKey": partition,
-            "RowKey": row,
-            "Owner": owner,
-            "Until": _sortable(until),
-        }
+        partition, row = lease_keys(name)
+        entity = lease_entity(partition, row, owner, until)
         current = await self._entity_or_none(partition, row)
         if current is None:
             try:
@@ -428,7 +344,7 @@ class TableOutcomeStore:
                 return True
             except ResourceExistsError:
                 return False
-        if current["Owner"] != owner and current["Until"] > _sortable(now):
+        if current["Owner"] != owner and current["Until"] > sortable(now):
             return False
         try:
             await table.update_entity(
@@ -444,7 +360,7 @@ class TableOutcomeStore:
     async def release_lease(self, name: str, owner: str) -> None:
         table = await self._table()
         self._fences.pop((name, owner), None)
-        partition, row = self._lease_keys(name)
+        partition, row = lease_keys(name)
         current = await self._entity_or_none(partition, row)
         if current is None or current["Owner"] != owner:
             return
