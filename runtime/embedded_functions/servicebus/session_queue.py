@@ -11,11 +11,9 @@
 - duplicate detection on MessageId within the queue's window (send side);
 - scheduled enqueue time.
 
-Expiry runs lazily in bulk: the queue keeps the earliest expiry time of its active messages
-and runs the expiry query only once the clock has passed it, so an accept or a receive
-costs no expiry query (it was 12% of the host's CPU under load). The earliest scheduled
-enqueue time is kept the same way for the dispatcher's waits. Both rely on this object
-being the queue's only writer (one host per data directory).
+Expiry runs lazily in bulk (`due_times.py`); the dead-letter sub-queue is
+`dead_letter_queue.py`; the send rules and duplicate detection are `send_rules.py`; the
+records, schema and errors are `messages.py`.
 
 Time comes from the runtime's clock, so tests move past lock durations and TTLs at once.
 """
@@ -33,10 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import RuntimeClock
-from ..durable.history import parse_time, timestamp
+from ..durable.history import timestamp
 from ..operation_counts import count
 from .config import QueueSettings
 from .dead_letter_queue import DeadLetterQueue
+from .due_times import DueTimes
 from .messages import (
     COLUMNS,
     DEAD_LETTER_SUFFIX,
@@ -51,11 +50,12 @@ from .messages import (
     message_from_row,
     saturating_add,
 )
+from .send_rules import check_sendable, is_duplicate
 
 logger = logging.getLogger("embedded_functions.servicebus")
 
 
-class SessionQueues(DeadLetterQueue):
+class SessionQueues(DueTimes, DeadLetterQueue):
     def __init__(
         self,
         path: str | Path | None,
@@ -67,10 +67,7 @@ class SessionQueues(DeadLetterQueue):
         self.queues: dict[str, QueueSettings] = dict(declared or {})
         # Called with the queue and the sessions that got work (None: any receiver may have).
         self.on_send = on_send
-        # Per queue: the earliest expires_at of an active message, and the earliest
-        # visible_at still in the future ("" = none); absent = not yet read.
-        self._next_expiry: dict[str, str] = {}
-        self._next_visible: dict[str, str] = {}
+        self._init_due_times()
         target = ":memory:" if path is None else str(path)
         self._conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
         if target != ":memory:":
@@ -124,15 +121,15 @@ class SessionQueues(DeadLetterQueue):
         queue = self.settings(queue_name)
         now, now_s = self._now()
         for message in messages:
-            self._check(queue, message)
+            check_sendable(queue, message)
         results: list[int | None] = []
         sessions: set[str] = set()
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             for message in messages:
                 message_id = message.message_id or uuid.uuid4().hex
-                if queue.requires_duplicate_detection and self._is_duplicate(
-                    queue, message_id, now, now_s
+                if queue.requires_duplicate_detection and is_duplicate(
+                    self._conn, queue, message_id, now, now_s
                 ):
                     results.append(None)
                     continue
@@ -163,52 +160,17 @@ class SessionQueues(DeadLetterQueue):
                     ),
                 )
                 results.append(int(cursor.lastrowid or 0))
-                self._lower(self._next_expiry, queue.name, expires_s)
-                if visible_s > now_s:
-                    self._lower(self._next_visible, queue.name, visible_s)
+                self._note_sent(queue.name, now_s, visible_s, expires_s)
                 if message.session_id is not None:
                     sessions.add(message.session_id)
             self._conn.execute("COMMIT")
         except BaseException:
             self._conn.execute("ROLLBACK")
-            self._next_expiry.pop(queue.name, None)
-            self._next_visible.pop(queue.name, None)
+            self._forget_due_times(queue.name)
             raise
         if self.on_send is not None:
             self.on_send(queue.name, frozenset(sessions) if queue.requires_session else None)
         return results
-
-    @staticmethod
-    def _lower(cache: dict[str, str], queue: str, moment: str) -> None:
-        # Only a known value is lowered: an unread one is read in full when first needed.
-        known = cache.get(queue)
-        if known is not None and (known == "" or moment < known):
-            cache[queue] = moment
-
-    @staticmethod
-    def _check(queue: QueueSettings, message: NewMessage) -> None:
-        if queue.requires_session and not message.session_id:
-            raise QueueError(
-                f"queue {queue.name} requires sessions: the message must have a SessionId"
-            )
-        for name, value in (("SessionId", message.session_id), ("MessageId", message.message_id)):
-            if value is not None and len(value) > MAX_ID_LENGTH:
-                raise QueueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
-
-    def _is_duplicate(
-        self, queue: QueueSettings, message_id: str, now: datetime, now_s: str
-    ) -> bool:
-        row = self._conn.execute(
-            "SELECT until FROM duplicates WHERE queue = ? AND message_id = ?",
-            (queue.name, message_id),
-        ).fetchone()
-        if row is not None and row[0] > now_s:
-            return True
-        self._conn.execute(
-            "INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?)",
-            (queue.name, message_id, timestamp(now + queue.duplicate_detection_window)),
-        )
-        return False
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -382,43 +344,7 @@ class SessionQueues(DeadLetterQueue):
         if row and self.on_send is not None:
             self.on_send(row[0] + DEAD_LETTER_SUFFIX, None)
 
-    def _expire(self, queue: QueueSettings, now_s: str) -> None:
-        """Expire what is due, in bulk; no query until the earliest expiry has passed."""
-        due = self._next_expiry.get(queue.name)
-        if due is not None and (due == "" or due > now_s):
-            return
-        expired = self._conn.execute(
-            "SELECT seq FROM messages WHERE queue = ? AND state = 'active' AND expires_at <= ?",
-            (queue.name, now_s),
-        ).fetchall()
-        for (seq,) in expired:
-            if queue.dead_lettering_on_expiration:
-                self._dead_letter(
-                    seq, "TTLExpiredException", "The message expired and was dead lettered."
-                )
-            else:
-                self._conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
-        row = self._conn.execute(
-            "SELECT MIN(expires_at) FROM messages WHERE queue = ? AND state = 'active'",
-            (queue.name,),
-        ).fetchone()
-        self._next_expiry[queue.name] = row[0] if row and row[0] else ""
-
     # -- for the dispatcher -----------------------------------------------------------
-
-    def next_visible_after(self, queue_name: str) -> datetime | None:
-        """When the earliest scheduled (not yet visible) message becomes visible."""
-        _, now_s = self._now()
-        due = self._next_visible.get(queue_name)
-        if due is None or (due != "" and due <= now_s):
-            row = self._conn.execute(
-                "SELECT MIN(visible_at) FROM messages WHERE queue = ? AND state = 'active'"
-                " AND visible_at > ?",
-                (queue_name, now_s),
-            ).fetchone()
-            due = row[0] if row and row[0] else ""
-            self._next_visible[queue_name] = due
-        return parse_time(due) if due else None
 
     def deliverable(self, queue_name: str) -> int:
         """Messages a receiver would get now: active, visible, not locked."""
