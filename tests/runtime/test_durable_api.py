@@ -3,35 +3,17 @@ DurableOrchestrationClient and, where the SDK hides the status code, by plain HT
 
 from __future__ import annotations
 
-import itertools
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import aiohttp
 import pytest
 from azure.durable_functions.models.OrchestrationRuntimeStatus import (
     OrchestrationRuntimeStatus as Status,
 )
 
 from embedded_functions.testing import EmbeddedRuntime
-
-_ids = itertools.count()
-
-
-def new_id(prefix: str = "i") -> str:
-    return f"{prefix}-{next(_ids)}"
-
-
-async def http(
-    runtime: EmbeddedRuntime, method: str, path: str, **kwargs: Any
-) -> tuple[int, dict[str, str], bytes]:
-    url = f"{runtime.base_url}/runtime/webhooks/durabletask/{path}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, **kwargs) as response,
-    ):
-        return response.status, dict(response.headers), await response.read()
+from tests.runtime.durable_webhook import http, new_id
 
 
 async def started(runtime: EmbeddedRuntime, name: str, input: Any = None) -> str:

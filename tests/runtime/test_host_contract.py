@@ -7,33 +7,15 @@ the SDK has the call, and plain HTTP where the SDK hides the status code.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import pytest
 
 from embedded_functions.testing import EmbeddedRuntime
-
-_ids = itertools.count()
-
-
-def new_id(prefix: str) -> str:
-    return f"{prefix}-{next(_ids)}"
-
-
-async def http(
-    runtime: EmbeddedRuntime, method: str, path: str, **kwargs: Any
-) -> tuple[int, dict[str, str], bytes]:
-    url = f"{runtime.base_url}/runtime/webhooks/durabletask/{path}"
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, **kwargs) as response,
-    ):
-        return response.status, dict(response.headers), await response.read()
+from tests.runtime.durable_webhook import http, new_id
 
 
 async def finished(runtime: EmbeddedRuntime, name: str, input: Any = None) -> dict[str, Any]:
