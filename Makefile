@@ -75,7 +75,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy starters runtime/embedded_functions runtime/emulator
+	$(BIN)/mypy starters runtime/embedded_functions runtime/emulator bench --exclude 'bench/apps/'
 
 test: lint typecheck azurite iac
 	AZURITE_TABLE=$(AZURITE) $(BIN)/python -m pytest $(PYTEST_ARGS)

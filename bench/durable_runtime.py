@@ -101,7 +101,8 @@ async def measure(
                     running = now - began
                 if status.runtime_status == Status.Completed:
                     to_completed.append((now - began) * 1000)
-                    to_running.append(running * 1000)
+                    # Seen Completed on the first read: it was running by then at the latest.
+                    to_running.append((now - began if running is None else running) * 1000)
                     break
                 await asyncio.sleep(0.001)
         return {

@@ -230,6 +230,29 @@ async def test_queued_requests_start_in_arrival_order(
     assert [e.input for e in durable.history[1:]] == [one.input, two.input]
 
 
+async def test_a_lost_head_copy_is_re_armed_by_the_request_behind_it(
+    handler: StartHandler, durable: FakeDurable, sender: RecordingSender, clock: FakeClock
+) -> None:
+    durable.put("job-1", S.RUNNING)
+    one, two = (
+        request("one", on_running=OnRunning.QUEUE),
+        request("two", on_running=OnRunning.QUEUE),
+    )
+    await handler.handle(delivery(one), durable)
+    clock.advance(1)
+    await handler.handle(delivery(two), durable)
+    _lost, copy_two = sender.sent  # the head's copy never arrives
+    # Two's back-off copy comes once the head's check is long overdue: it re-arms the head.
+    clock.advance((handler.settings.queue_backoff_max + timedelta(seconds=5)).total_seconds())
+    assert (await handler.handle(delivery(copy_two), durable)).outcome is Outcome.QUEUED
+    rearmed = [m for m in sender.sent if m.message_id.startswith("one:")]
+    assert [m.message_id for m in rearmed] == ["one:1", "one:2"]
+    assert rearmed[-1].scheduled_enqueue_time == clock.now() + handler.settings.queue_wakeup
+    durable.set_status("job-1", S.COMPLETED)
+    assert (await handler.handle(delivery(rearmed[-1]), durable)).outcome is Outcome.STARTED
+    assert durable.instances["job-1"].input == one.input
+
+
 async def test_a_queued_request_expires_after_its_time_to_live(
     handler: StartHandler, durable: FakeDurable, sender: RecordingSender, clock: FakeClock
 ) -> None:
