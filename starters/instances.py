@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .instance_listing import InstancePage, InstanceQuery, list_instances
 from .policies import RuntimeStatus
 
 
@@ -95,6 +96,11 @@ class DurableInstanceClient:
             custom_status=status.custom_status,
             output=status.output,
         )
+
+    async def list_instances(self, query: InstanceQuery) -> InstancePage:
+        """A page of instances (instance_listing.py), without inputs unless asked."""
+        base_url = self._client._orchestration_bindings.rpc_base_url
+        return await list_instances(base_url, query)
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None:
         await self._client.start_new(orchestrator, instance_id, input)

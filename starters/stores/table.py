@@ -45,6 +45,7 @@ from ..outcomes import (
     RecordExists,
     VersionConflict,
 )
+from ..record_query import RecordQuery
 from ._table_layout import (
     BODY_CHUNK,
     FENCE_ROW,
@@ -68,6 +69,7 @@ from .table_client import (
     counted,
     table_client_from_settings,
 )
+from .table_listing import list_records
 
 DEFAULT_TABLE = "StartOutcomes"
 # The old private names, kept for whoever imported them from here.
@@ -139,9 +141,10 @@ class TableOutcomeStore:
                 raise VersionConflict(record.request_id) from None
             raise RecordExists(existing) from None
         inserted = record.evolve(version=1, etag=metadata.get("etag"), stored_in=INTAKE)
-        if record.outcome is Outcome.QUEUED and record.instance_id:
-            # Never on the app's paths (intake inserts `pending`), but a queued record must
-            # be where an instance's backlog is read.
+        if record.outcome is not Outcome.PENDING and record.instance_id:
+            # Never on the fresh-start path (intake inserts `pending`): a record decided at
+            # once (invalid, dead-lettered) or queued must be where its instance's backlog
+            # and listing are read, its partition.
             return await self.replace(inserted)
         return inserted
 
@@ -300,6 +303,9 @@ class TableOutcomeStore:
         )
         records = [entity_record(e) async for e in entities]
         return sorted(records, key=lambda r: (r.received_at, r.request_id))
+
+    async def list_records(self, query: RecordQuery) -> list[OutcomeRecord]:
+        return await list_records(await self._table(), query)
 
     async def purge_decided_before(self, cutoff: datetime) -> int:
         table = await self._table()
