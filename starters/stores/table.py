@@ -317,11 +317,13 @@ class TableOutcomeStore:
                 "queued": Outcome.QUEUED.value,
             },
         )
-        purged = 0
+        # A record decided at once is in both its places, decided in both: one purge.
+        purged: set[str] = set()
         async for entity in entities:
             row = str(entity["RowKey"])
             if row != ROW and not row.startswith(REQUEST_ROW):
                 continue
+            request_id = row.removeprefix(REQUEST_ROW) if row != ROW else entity["PartitionKey"]
             try:
                 await table.delete_entity(
                     entity["PartitionKey"],
@@ -331,11 +333,11 @@ class TableOutcomeStore:
                 )
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue
-            purged += 1
+            purged.add(request_id)
             if row.startswith(REQUEST_ROW):  # its intake entity stayed `pending`
                 with contextlib.suppress(ResourceNotFoundError):
-                    await table.delete_entity(row.removeprefix(REQUEST_ROW), ROW)
-        return purged
+                    await table.delete_entity(request_id, ROW)
+        return len(purged)
 
     # -- leases -----------------------------------------------------------------------
 
