@@ -9,6 +9,7 @@ inputs off the wire unless they were asked for.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +55,20 @@ def query_url(base_url: str, query: InstanceQuery) -> str:
     return f"{base_url}instances/?" + "&".join(params)
 
 
+def decoded_input(value: Any) -> Any:
+    """The input as the starter sent it.
+
+    The SDK posts the input JSON-encoded and the host stores that text, so the status shows
+    an instance started from Python with its input as a JSON string: decode it once.
+    """
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def public_instance(status: dict[str, Any], show_input: bool) -> dict[str, Any]:
     item = {
         "instanceId": status.get("instanceId"),
@@ -63,8 +78,9 @@ def public_instance(status: dict[str, Any], show_input: bool) -> dict[str, Any]:
         "lastUpdatedTime": status.get("lastUpdatedTime"),
     }
     if show_input:
-        for key in ("input", "output", "customStatus"):
-            item[key] = status.get(key)
+        item["input"] = decoded_input(status.get("input"))
+        item["output"] = status.get("output")
+        item["customStatus"] = status.get("customStatus")
     return item
 
 
