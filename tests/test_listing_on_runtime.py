@@ -110,11 +110,13 @@ async def test_requests_and_instances_are_listed_and_paged(app: EmbeddedRuntime)
 async def test_bad_parameters_are_400_problems_naming_them(
     app: EmbeddedRuntime, route: str, params: dict[str, str], named: str
 ) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{app.base_url}/api/{route}", params=params) as response:
-            assert response.status == 400
-            assert response.content_type == "application/problem+json"
-            problem = await response.json(content_type=None)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{app.base_url}/api/{route}", params=params) as response,
+    ):
+        assert response.status == 400
+        assert response.content_type == "application/problem+json"
+        problem = await response.json(content_type=None)
     assert [v["field"] for v in problem["violations"]] == [named], problem
 
 
