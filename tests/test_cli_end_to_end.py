@@ -211,7 +211,13 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
     listed: Any = None
     for _ in range(100):
         result = await cli(
-            "--emulator", app.base_url, "dead-letters", "list", "--json", cwd=tmp_path
+            "--emulator",
+            app.base_url,
+            "dead-letters",
+            "list",
+            "--from-queue",
+            "--json",
+            cwd=tmp_path,
         )
         listed = json.loads(result.stdout)
         if listed:
@@ -219,7 +225,13 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
         await asyncio.sleep(0.1)
     assert listed[0]["messageId"] == "dead-req" and listed[0]["reason"] == "TTLExpiredException"
     resubmitted = await cli(
-        "--emulator", app.base_url, "dead-letters", "resubmit", "dead-req", cwd=tmp_path
+        "--emulator",
+        app.base_url,
+        "dead-letters",
+        "resubmit",
+        "dead-req",
+        "--from-queue",
+        cwd=tmp_path,
     )
     assert resubmitted.returncode == 0, resubmitted.stderr
     outcome = await cli(
@@ -228,7 +240,13 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
     assert json.loads(outcome.stdout)["outcome"] == "started"
     assert queues.dead_letters("start-requests") == []
     missing = await cli(
-        "--emulator", app.base_url, "dead-letters", "resubmit", "nope", cwd=tmp_path
+        "--emulator",
+        app.base_url,
+        "dead-letters",
+        "resubmit",
+        "nope",
+        "--from-queue",
+        cwd=tmp_path,
     )
     assert missing.returncode == 1 and "no dead-lettered message" in missing.stderr
 
