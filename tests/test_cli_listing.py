@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
-from embedded_functions.servicebus.session_queue import NewMessage
 from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
+from tests.embedded_app import expire_into_dead_letters
 from tests.test_cli_end_to_end import app, cli
 
 __all__ = ["app"]  # the fixture
@@ -73,22 +72,8 @@ async def test_bad_filters_are_one_line_with_exit_2(app: EmbeddedRuntime) -> Non
 async def test_dead_letters_are_listed_and_resubmitted_from_the_records(
     app: EmbeddedRuntime,
 ) -> None:
-    queues = app.queues
     request = StartRequest("long_job", "cli-dead", "cli-dead-req", {"duration_s": 60})
-    later = queues.clock.now() + timedelta(hours=1)
-    queues.send(
-        "start-requests",
-        [
-            NewMessage(
-                body=request.to_bytes(),
-                message_id="cli-dead-req",
-                session_id="cli-dead",
-                scheduled_enqueue_time=later,
-                time_to_live=timedelta(minutes=1),
-            )
-        ],
-    )
-    queues.clock.skip_to(later + timedelta(minutes=2))  # it expires: dead-lettered
+    expire_into_dead_letters(app, request.to_bytes(), "cli-dead-req", "cli-dead")
     recorded = await cli(
         "--emulator", app.base_url, "outcome", "cli-dead-req", "--wait", "10", "--json"
     )

@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import pytest
 
-from embedded_functions.servicebus.session_queue import NewMessage
 from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
-from tests.embedded_app import app_settings
+from tests.embedded_app import app_settings, expire_into_dead_letters
 from tests.test_local_end_to_end import ROOT, outcome
 
 SETTINGS = app_settings(START_QUEUE_NAME="start-requests", TASKHUB_NAME="ListHub")
@@ -146,20 +144,7 @@ async def test_a_dead_letter_is_listed_and_resubmitted_from_its_record(
     base = app.base_url
     queues = app.queues
     request = StartRequest("long_job", "dead-http", "dead-http-req", {"duration_s": 60})
-    later = queues.clock.now() + timedelta(hours=1)
-    queues.send(
-        "start-requests",
-        [
-            NewMessage(
-                body=request.to_bytes(),
-                message_id="dead-http-req",
-                session_id="dead-http",
-                scheduled_enqueue_time=later,
-                time_to_live=timedelta(minutes=1),
-            )
-        ],
-    )
-    queues.clock.skip_to(later + timedelta(minutes=2))  # it expires: dead-lettered
+    expire_into_dead_letters(app, request.to_bytes(), "dead-http-req", "dead-http")
     async with aiohttp.ClientSession() as session:
         record = await outcome(session, base, "dead-http-req")
         assert record["outcome"] == "dead-lettered"
