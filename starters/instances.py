@@ -7,11 +7,11 @@ only ever sees `InstanceSnapshot | None`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .instance_listing import InstancePage, InstanceQuery, decoded_input, list_instances
 from .policies import RuntimeStatus
 
 
@@ -36,20 +36,6 @@ class InstanceSnapshot:
             "customStatus": self.custom_status,
             "output": self.output,
         }
-
-
-def _decoded_input(value: Any) -> Any:
-    """The input as the starter sent it.
-
-    The SDK posts the input JSON-encoded and the host stores that text, so the status shows
-    an instance started from Python with its input as a JSON string: decode it once.
-    """
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def _iso(value: Any) -> str | None:
@@ -91,10 +77,15 @@ class DurableInstanceClient:
             runtime_status=RuntimeStatus(status.runtime_status.value),
             created_time=_iso(status.created_time),
             last_updated_time=_iso(status.last_updated_time),
-            input=_decoded_input(status.input_),
+            input=decoded_input(status.input_),
             custom_status=status.custom_status,
             output=status.output,
         )
+
+    async def list_instances(self, query: InstanceQuery) -> InstancePage:
+        """A page of instances (instance_listing.py), without inputs unless asked."""
+        base_url = self._client._orchestration_bindings.rpc_base_url
+        return await list_instances(base_url, query)
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None:
         await self._client.start_new(orchestrator, instance_id, input)

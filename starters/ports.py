@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from .instance_listing import InstancePage, InstanceQuery
 from .instances import InstanceSnapshot
 from .messages import OutgoingMessage
 from .outcomes import Fence, OutcomeRecord
+from .record_query import RecordQuery
 
 
 class OutcomeStore(Protocol):
@@ -55,6 +57,10 @@ class OutcomeStore(Protocol):
         """The instance's `queued` records, oldest first."""
         ...
 
+    async def list_records(self, query: RecordQuery) -> list[OutcomeRecord]:
+        """The records `query` matches, newest first (record_query.py), at most its limit."""
+        ...
+
     async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
         """Take or renew the lease `name` for `owner` unless another owner holds it past `now`."""
         ...
@@ -90,6 +96,10 @@ class InstanceClient(Protocol):
         ...
 
     async def start_new(self, orchestrator: str, instance_id: str, input: Any) -> None: ...
+
+    async def list_instances(self, query: InstanceQuery) -> InstancePage:
+        """A page of instances by ID prefix and status (for the listing API)."""
+        ...
 
     async def terminate(self, instance_id: str, reason: str) -> None: ...
 

@@ -4,8 +4,11 @@ local.settings.json.template: the runtime injects nothing of its own into the ap
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from embedded_functions.servicebus.session_queue import NewMessage
 
 if TYPE_CHECKING:
     from embedded_functions.testing import EmbeddedRuntime
@@ -39,3 +42,25 @@ async def settled(runtime: EmbeddedRuntime, queue: str = "start-requests") -> No
     then one that can fail, whatever the machine's speed."""
     await drained(runtime, queue)
     await runtime.runtime.wait_idle()
+
+
+def expire_into_dead_letters(
+    runtime: EmbeddedRuntime, body: bytes, message_id: str, session: str
+) -> None:
+    """Put a start request straight on the queue so that it expires unseen: the queue
+    dead-letters it (TTLExpiredException) once its clock passes the time to live."""
+    queues = runtime.queues
+    later = queues.clock.now() + timedelta(hours=1)
+    queues.send(
+        "start-requests",
+        [
+            NewMessage(
+                body=body,
+                message_id=message_id,
+                session_id=session,
+                scheduled_enqueue_time=later,
+                time_to_live=timedelta(minutes=1),
+            )
+        ],
+    )
+    queues.clock.skip_to(later + timedelta(minutes=2))

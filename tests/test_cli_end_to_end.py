@@ -7,16 +7,14 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from embedded_functions.servicebus.session_queue import NewMessage
 from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
-from tests.embedded_app import app_settings, settled
+from tests.embedded_app import app_settings, expire_into_dead_letters, settled
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = app_settings(
@@ -194,24 +192,17 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
     await app.stop_dead_letter_triggers()  # keep the dead letter in the sub-queue for this test
     queues = app.queues
     request = StartRequest("long_job", "dead-1", "dead-req", {"duration_s": 60})
-    later = queues.clock.now() + timedelta(hours=1)
-    queues.send(
-        "start-requests",
-        [
-            NewMessage(
-                body=request.to_bytes(),
-                message_id="dead-req",
-                session_id="dead-1",
-                scheduled_enqueue_time=later,
-                time_to_live=timedelta(minutes=1),
-            )
-        ],
-    )
-    queues.clock.skip_to(later + timedelta(minutes=2))  # it expires: dead-lettered
+    expire_into_dead_letters(app, request.to_bytes(), "dead-req", "dead-1")
     listed: Any = None
     for _ in range(100):
         result = await cli(
-            "--emulator", app.base_url, "dead-letters", "list", "--json", cwd=tmp_path
+            "--emulator",
+            app.base_url,
+            "dead-letters",
+            "list",
+            "--from-queue",
+            "--json",
+            cwd=tmp_path,
         )
         listed = json.loads(result.stdout)
         if listed:
@@ -219,7 +210,13 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
         await asyncio.sleep(0.1)
     assert listed[0]["messageId"] == "dead-req" and listed[0]["reason"] == "TTLExpiredException"
     resubmitted = await cli(
-        "--emulator", app.base_url, "dead-letters", "resubmit", "dead-req", cwd=tmp_path
+        "--emulator",
+        app.base_url,
+        "dead-letters",
+        "resubmit",
+        "dead-req",
+        "--from-queue",
+        cwd=tmp_path,
     )
     assert resubmitted.returncode == 0, resubmitted.stderr
     outcome = await cli(
@@ -228,7 +225,13 @@ async def test_dead_letters_list_and_resubmit(app: EmbeddedRuntime, tmp_path: Pa
     assert json.loads(outcome.stdout)["outcome"] == "started"
     assert queues.dead_letters("start-requests") == []
     missing = await cli(
-        "--emulator", app.base_url, "dead-letters", "resubmit", "nope", cwd=tmp_path
+        "--emulator",
+        app.base_url,
+        "dead-letters",
+        "resubmit",
+        "nope",
+        "--from-queue",
+        cwd=tmp_path,
     )
     assert missing.returncode == 1 and "no dead-lettered message" in missing.stderr
 

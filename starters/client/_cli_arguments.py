@@ -10,8 +10,10 @@ import textwrap
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..policies import OnFinished, OnRunning
+from ..outcomes import Outcome
+from ..policies import OnFinished, OnRunning, RuntimeStatus
 from ..registry import Registry
+from ._cli_listing import add_listing_options
 
 DEFAULT_REGISTRY = "orchestrators:registry"
 
@@ -219,11 +221,46 @@ def parser() -> argparse.ArgumentParser:
     cancel = _command(commands, "cancel", "cancel a pending or queued request")
     cancel.add_argument("request_id", help="the request ID enqueue printed")
 
-    dead = _command(commands, "dead-letters", "the start queue's dead letters")
+    listing = _command(commands, "list", "outcome records, newest first (the app's API)")
+    listing.add_argument("--instance", metavar="ID", help="only this instance ID's")
+    listing.add_argument(
+        "--outcome",
+        metavar="OUTCOMES",
+        help="only these outcomes, comma-separated: " + ", ".join(o.value for o in Outcome),
+    )
+    listing.add_argument("--orchestrator", metavar="NAME", help="only this orchestrator's")
+    listing.add_argument(
+        "--since", metavar="TIME", help="received at or after (ISO 8601 with offset)"
+    )
+    listing.add_argument("--until", metavar="TIME", help="received before (ISO 8601 with offset)")
+    add_listing_options(listing)
+    instances = _command(commands, "instances", "Durable instances (the app's API)")
+    instances.add_argument("--prefix", metavar="P", help="instance IDs starting with P")
+    instances.add_argument(
+        "--status",
+        metavar="STATUSES",
+        help="only these runtime statuses, comma-separated: "
+        + ", ".join(s.value for s in RuntimeStatus),
+    )
+    add_listing_options(instances)
+
+    dead = _command(commands, "dead-letters", "dead-lettered start requests")
     dead_commands = dead.add_subparsers(dest="dead_command", required=True, metavar="ACTION")
-    _command(dead_commands, "list", "list them")
-    resubmit = _command(dead_commands, "resubmit", "send one again (derived MessageId)")
-    resubmit.add_argument("message_id", help="the dead letter's MessageId (from list)")
+    from_queue = (
+        "read the dead-letter queue itself (messages the app's dead-letter function has "
+        "not taken), not the records"
+    )
+    listed = _command(dead_commands, "list", "the dead-lettered records, with their bodies")
+    listed.add_argument("--from-queue", action="store_true", help=from_queue)
+    resubmit = _command(
+        dead_commands, "resubmit", "decide a dead-lettered request again, from its record"
+    )
+    resubmit.add_argument(
+        "message_id",
+        metavar="ID",
+        help="the request ID (with --from-queue: the dead letter's MessageId)",
+    )
+    resubmit.add_argument("--from-queue", action="store_true", help=from_queue)
 
     for name, text in (
         ("schema", "print the start request's JSON Schema"),

@@ -1,9 +1,11 @@
-"""The app's HTTP API from the producer's side: outcomes, instance status, cancel."""
+"""The app's HTTP API from the producer's side: outcomes, instance status, cancel, the
+listings and resubmission."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -85,6 +87,49 @@ class AppClient:
         if status != 200:
             raise AppError(status, body)
         return body
+
+    async def list_requests(self, **filters: str | int | None) -> dict[str, Any]:
+        """One page of `GET /api/requests` (filters by their query names: instanceId,
+        outcome, orchestrator, since, until, limit, include, continuationToken)."""
+        return await self._page("/api/requests", filters)
+
+    async def list_instances(self, **filters: str | int | None) -> dict[str, Any]:
+        """One page of `GET /api/instances` (prefix, status, limit, include,
+        continuationToken)."""
+        return await self._page("/api/instances", filters)
+
+    async def every_request(self, **filters: str | int | None) -> AsyncIterator[dict[str, Any]]:
+        """Every record the filters match, newest first, following continuation tokens."""
+        async for item in self._every(self.list_requests, filters):
+            yield item
+
+    async def every_instance(self, **filters: str | int | None) -> AsyncIterator[dict[str, Any]]:
+        async for item in self._every(self.list_instances, filters):
+            yield item
+
+    async def resubmit(self, request_id: str) -> Any:
+        """Decide a dead-lettered request again, from its record (202 with the record)."""
+        path = f"/api/requests/{_segment(request_id)}/resubmit"
+        status, body = await self._call("POST", path)
+        if status != 202:
+            raise AppError(status, body)
+        return body
+
+    async def _page(self, path: str, filters: dict[str, str | int | None]) -> dict[str, Any]:
+        status, body = await self._call("GET", path, **filters)
+        if status != 200 or not isinstance(body, dict):
+            raise AppError(status, body)
+        return body
+
+    async def _every(self, page: Any, filters: dict[str, str | int | None]) -> AsyncIterator[Any]:
+        token: str | None = None
+        while True:
+            body = await page(**filters, continuationToken=token)
+            for item in body["items"]:
+                yield item
+            token = body.get("continuationToken")
+            if not token:
+                return
 
 
 def _phrase(status: int) -> str:

@@ -4,7 +4,10 @@
             [--on-finished P] [--request-id ID] [--wait S] [--json]
     enqueue --from requests.jsonl [--wait S] [--json]
     status INSTANCE_ID            outcome REQUEST_ID [--wait S]        cancel REQUEST_ID
-    dead-letters list             dead-letters resubmit MESSAGE_ID
+    list [--instance ID] [--outcome X,Y] [--orchestrator N] [--since T] [--until T]
+         [--limit N] [--all] [--json]
+    instances [--prefix P] [--status S,T] [--limit N] [--all] [--json]
+    dead-letters list [--from-queue]    dead-letters resubmit REQUEST_ID [--from-queue]
     schema | openapi [--output FILE]        validate FILE|- [--session-id ID]
     completion bash|zsh|fish
 
@@ -36,6 +39,7 @@ from ..validation import ContractValidator
 from ._cli_app import app, app_command, outcome_of
 from ._cli_arguments import RegistryUnavailable, UsageError, choose_registry, parser
 from ._cli_enqueue_file import enqueue_file
+from ._cli_listing import dead_letters_from_records, listing_command
 from ._cli_output import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -251,7 +255,11 @@ def _run(argv: Sequence[str]) -> int:
     if args.command == "enqueue":
         return asyncio.run(_enqueue(args, registry, env, schema))
     if args.command == "dead-letters":
+        if not args.from_queue:
+            return asyncio.run(dead_letters_from_records(args, env))
         return asyncio.run(_dead_letters(args, env))
+    if args.command in ("list", "instances"):
+        return asyncio.run(listing_command(args, env))
     return asyncio.run(app_command(args, env))
 
 

@@ -20,8 +20,10 @@ from .._sdk_event_fifo import is_supported as event_fifo_supported
 from ..contract import StartRequest, keep_alive_request_id
 from ..events.mapping import EventMapping
 from ..http.core import HttpAnswer
+from ..http.listing_api import list_instances, list_requests
 from ..http.openapi import build_openapi
 from ..http.refusal_log import log_refusal
+from ..http.resubmit_api import resubmit_request
 from ..instances import DurableInstanceClient
 from ..messages import IncomingMessage
 from ..policies import OnRunning
@@ -101,6 +103,26 @@ def build_blueprint(
     @bp.route(route="requests/{requestId}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
     async def starter_cancel(req: func.HttpRequest) -> func.HttpResponse:
         return to_response(await (await components.get()).api.cancel(req), req)
+
+    @bp.function_name("starter_list_requests")
+    @bp.route(route="requests", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    async def starter_list_requests(req: func.HttpRequest) -> func.HttpResponse:
+        return to_response(await list_requests(req, (await components.get()).store), req)
+
+    @bp.function_name("starter_resubmit")
+    @bp.route(
+        route="requests/{requestId}/resubmit", methods=["POST"], auth_level=func.AuthLevel.FUNCTION
+    )
+    async def starter_resubmit(req: func.HttpRequest) -> func.HttpResponse:
+        parts = await components.get()
+        answer = await resubmit_request(req, parts.store, parts.sender, parts.clock)
+        return to_response(answer, req)
+
+    @bp.function_name("starter_list_instances")
+    @bp.route(route="instances", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    @bp.durable_client_input(client_name="client")
+    async def starter_list_instances(req: func.HttpRequest, client: Any) -> func.HttpResponse:
+        return to_response(await list_instances(req, DurableInstanceClient(client)), req)
 
     @bp.function_name("starter_openapi")
     @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)

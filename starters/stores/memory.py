@@ -16,6 +16,7 @@ from ..outcomes import (
     as_begun,
     untouched_since_intake,
 )
+from ..record_query import RecordQuery
 from .round_trips import round_trip
 
 
@@ -93,6 +94,10 @@ class MemoryOutcomeStore:
             if r.instance_id == instance_id and r.outcome is Outcome.QUEUED
         ]
         return sorted(queued, key=lambda r: (r.received_at, r.request_id))
+
+    async def list_records(self, query: RecordQuery) -> list[OutcomeRecord]:
+        round_trip()
+        return query.page(list(self._records.values()))
 
     async def acquire_lease(self, name: str, owner: str, until: datetime, now: datetime) -> bool:
         round_trip()

@@ -23,6 +23,7 @@ from ..outcomes import (
     as_begun,
     untouched_since_intake,
 )
+from ..record_query import RecordQuery
 from ._codec import record_from_storage, record_to_storage
 from .round_trips import round_trip
 
@@ -36,6 +37,10 @@ CREATE TABLE IF NOT EXISTS outcomes (
     data        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outcomes_by_instance ON outcomes (instance_id, outcome, received_at);
+-- Listing, newest first: globally, and by instance (created on existing databases too).
+CREATE INDEX IF NOT EXISTS outcomes_newest ON outcomes (received_at, request_id);
+CREATE INDEX IF NOT EXISTS outcomes_by_instance_newest
+    ON outcomes (instance_id, received_at, request_id);
 CREATE TABLE IF NOT EXISTS leases (
     name  TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -47,6 +52,33 @@ CREATE TABLE IF NOT EXISTS leases (
 def _sortable(moment: datetime) -> str:
     # Fixed width, UTC: these columns are compared as text.
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _listing_filter(query: RecordQuery) -> tuple[list[str], list[str]]:
+    """The WHERE terms and their values for `query`; the indexed columns carry all but the
+    orchestrator, which only the record's JSON holds."""
+    where: list[str] = []
+    values: list[str] = []
+    if query.instance_id is not None:
+        where.append("instance_id = ?")
+        values.append(query.instance_id)
+    if query.outcomes:
+        where.append("outcome IN (" + ", ".join("?" for _ in query.outcomes) + ")")
+        values.extend(sorted(o.value for o in query.outcomes))
+    if query.since is not None:
+        where.append("received_at >= ?")
+        values.append(_sortable(query.since))
+    if query.until is not None:
+        where.append("received_at < ?")
+        values.append(_sortable(query.until))
+    if query.after is not None:
+        moment = _sortable(query.after.received_at)
+        where.append("(received_at < ? OR (received_at = ? AND request_id < ?))")
+        values.extend((moment, moment, query.after.request_id))
+    if query.orchestrator is not None:
+        where.append("json_extract(data, '$.orchestrator') = ?")
+        values.append(query.orchestrator)
+    return where, values
 
 
 class SqliteOutcomeStore:
@@ -199,6 +231,18 @@ class SqliteOutcomeStore:
                 "SELECT data, version FROM outcomes WHERE instance_id = ? AND outcome = ?"
                 " ORDER BY received_at, request_id",
                 (instance_id, Outcome.QUEUED.value),
+            ).fetchall()
+        return [record_from_storage(json.loads(data), version) for data, version in rows]
+
+    async def list_records(self, query: RecordQuery) -> list[OutcomeRecord]:
+        where, values = _listing_filter(query)
+        with self._lock:
+            self._counted()
+            rows = self._conn.execute(
+                "SELECT data, version FROM outcomes"
+                + (" WHERE " + " AND ".join(where) if where else "")
+                + " ORDER BY received_at DESC, request_id DESC LIMIT ?",
+                (*values, query.limit),
             ).fetchall()
         return [record_from_storage(json.loads(data), version) for data, version in rows]
 

@@ -45,6 +45,7 @@ from ..outcomes import (
     RecordExists,
     VersionConflict,
 )
+from ..record_query import RecordQuery
 from ._table_layout import (
     BODY_CHUNK,
     FENCE_ROW,
@@ -68,6 +69,7 @@ from .table_client import (
     counted,
     table_client_from_settings,
 )
+from .table_listing import list_records
 
 DEFAULT_TABLE = "StartOutcomes"
 # The old private names, kept for whoever imported them from here.
@@ -139,9 +141,10 @@ class TableOutcomeStore:
                 raise VersionConflict(record.request_id) from None
             raise RecordExists(existing) from None
         inserted = record.evolve(version=1, etag=metadata.get("etag"), stored_in=INTAKE)
-        if record.outcome is Outcome.QUEUED and record.instance_id:
-            # Never on the app's paths (intake inserts `pending`), but a queued record must
-            # be where an instance's backlog is read.
+        if record.outcome is not Outcome.PENDING and record.instance_id:
+            # Never on the fresh-start path (intake inserts `pending`): a record decided at
+            # once (invalid, dead-lettered) or queued must be where its instance's backlog
+            # and listing are read, its partition.
             return await self.replace(inserted)
         return inserted
 
@@ -301,6 +304,9 @@ class TableOutcomeStore:
         records = [entity_record(e) async for e in entities]
         return sorted(records, key=lambda r: (r.received_at, r.request_id))
 
+    async def list_records(self, query: RecordQuery) -> list[OutcomeRecord]:
+        return await list_records(await self._table(), query)
+
     async def purge_decided_before(self, cutoff: datetime) -> int:
         table = await self._table()
         entities = table.query_entities(
@@ -311,11 +317,13 @@ class TableOutcomeStore:
                 "queued": Outcome.QUEUED.value,
             },
         )
-        purged = 0
+        # A record decided at once is in both its places, decided in both: one purge.
+        purged: set[str] = set()
         async for entity in entities:
             row = str(entity["RowKey"])
             if row != ROW and not row.startswith(REQUEST_ROW):
                 continue
+            request_id = row.removeprefix(REQUEST_ROW) if row != ROW else entity["PartitionKey"]
             try:
                 await table.delete_entity(
                     entity["PartitionKey"],
@@ -325,11 +333,11 @@ class TableOutcomeStore:
                 )
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue
-            purged += 1
+            purged.add(request_id)
             if row.startswith(REQUEST_ROW):  # its intake entity stayed `pending`
                 with contextlib.suppress(ResourceNotFoundError):
-                    await table.delete_entity(row.removeprefix(REQUEST_ROW), ROW)
-        return purged
+                    await table.delete_entity(request_id, ROW)
+        return len(purged)
 
     # -- leases -----------------------------------------------------------------------
 
