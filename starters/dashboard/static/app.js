@@ -10,6 +10,10 @@
   const PAGE = "100";
   const NOT_DECIDED = "pending,queued";
   const UNDECIDABLE = "dead-lettered,invalid";
+  // The handler re-checks a queued request every second and holds it for a moment then.
+  const BEING_DECIDED = "urn:singleton-starters:problem:being-decided";
+  const BUSY_RETRIES = 10;
+  const BUSY_PAUSE_MS = 200;
   // The script is served at {prefix}/dashboard/app.js; the API is under {prefix}/.
   const apiRoot = new URL("..", document.currentScript.src);
 
@@ -19,9 +23,10 @@
   const rendered = new Map();
 
   class ApiError extends Error {
-    constructor(status, message) {
+    constructor(status, message, type) {
       super(message);
       this.status = status;
+      this.type = type;
     }
   }
 
@@ -41,7 +46,8 @@
     }
     if (!response.ok) {
       const said = body && (body.detail || body.title);
-      throw new ApiError(response.status, said || `${response.status} ${response.statusText}`);
+      const type = body && body.type;
+      throw new ApiError(response.status, said || `${response.status} ${response.statusText}`, type);
     }
     return body;
   }
@@ -208,15 +214,26 @@
     box.hidden = !text;
   }
 
+  async function cancel(record) {
+    const path = `requests/${encodeURIComponent(record.requestId)}`;
+    for (let tries = 1; ; tries++) {
+      try {
+        return await api("DELETE", path);
+      } catch (error) {
+        if (error.type !== BEING_DECIDED || tries >= BUSY_RETRIES) throw error;
+        await new Promise((resolve) => setTimeout(resolve, BUSY_PAUSE_MS));
+      }
+    }
+  }
+
   async function act(button, action, record) {
     button.disabled = true;
-    const id = encodeURIComponent(record.requestId);
     try {
       if (action === "cancel") {
-        const answer = await api("DELETE", `requests/${id}`);
+        const answer = await cancel(record);
         notice(`Request ${record.requestId} is now ${answer.outcome}.`, "ok");
       } else {
-        await api("POST", `requests/${id}/resubmit`);
+        await api("POST", `requests/${encodeURIComponent(record.requestId)}/resubmit`);
         notice(`Request ${record.requestId} was sent again.`, "ok");
       }
     } catch (error) {
