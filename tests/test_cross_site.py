@@ -9,7 +9,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from embedded_functions.testing import EmbeddedRuntime
 from starters.http.core import Request
 from starters.http.cross_site import cross_site_refusal
+from tests.app_calls import BEING_DECIDED, call, until_outcome
 from tests.embedded_app import app_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,6 @@ SETTINGS = app_settings(
     START_QUEUE_NAME="start-requests", TASKHUB_NAME="CrossSiteHub", EVENT_INBOX_QUEUE="event-inbox"
 )
 CROSS_SITE = "urn:singleton-starters:problem:cross-site-request"
-BEING_DECIDED = "urn:singleton-starters:problem:being-decided"
 EVIL = "https://evil.example"
 
 
@@ -32,30 +31,6 @@ EVIL = "https://evil.example"
 async def app() -> AsyncIterator[EmbeddedRuntime]:
     async with EmbeddedRuntime(ROOT, settings=SETTINGS) as runtime:
         yield runtime
-
-
-async def call(
-    method: str, url: str, headers: dict[str, str] | None = None, body: Any = None
-) -> tuple[int, str, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    sent = {"Content-Type": "application/json", **(headers or {})}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, url, headers=sent, data=data) as response,
-    ):
-        payload = await response.json(content_type=None)
-        return response.status, response.headers.get("Content-Type", ""), payload
-
-
-async def until_outcome(url: str, wanted: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        status, _, record = await call("GET", url)
-        if status in (200, 202) and record["outcome"] == wanted:
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} never became {wanted}: {status} {record}")
 
 
 def start_url(app: EmbeddedRuntime, instance_id: str) -> str:
@@ -123,7 +98,7 @@ async def test_cancel_from_another_site_is_refused_and_from_the_page_works(
     )
     assert status == 202, queued
     url = f"{app.base_url}/api/requests/queued-1"
-    await until_outcome(url, "queued")
+    await until_outcome(app.base_url, "queued-1", "queued")
     status, _, problem = await call("DELETE", url, {"Origin": EVIL, "Sec-Fetch-Site": "cross-site"})
     assert status == 403 and problem["type"] == CROSS_SITE
     status, _, record = await call("GET", url, {"Origin": EVIL})  # reads are not refused

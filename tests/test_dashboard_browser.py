@@ -1,0 +1,101 @@
+"""The dashboard in a real headless browser (Debian's chromium, driven by Playwright) against
+the app on the embedded runtime: it shows a request sent in the test, its Cancel button
+cancels a queued request and its Resubmit button resubmits a dead letter. Every wait is on
+the page's DOM (Playwright's `expect` polls it), none is a sleep."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from embedded_functions.testing import EmbeddedRuntime
+from tests.app_calls import dead_letter, start, until_outcome
+from tests.browser import open_browser, require_chromium
+from tests.embedded_app import app_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "tests" / "apps" / "dashboard_standin"
+SETTINGS = app_settings(
+    START_QUEUE_NAME="start-requests", TASKHUB_NAME="DashboardHub", EVENT_INBOX_QUEUE="event-inbox"
+)
+BUSY = "the server responded with a status of 409"
+EXPECT_S = 10_000  # ms: a refresh comes every 2 s
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[EmbeddedRuntime]:
+    require_chromium()
+    config = ROOT / "servicebus-emulator" / "Config.json"
+    async with EmbeddedRuntime(APP, settings=SETTINGS, queue_config=config) as runtime:
+        yield runtime
+
+
+async def test_the_page_shows_requests_cancels_and_resubmits(
+    app: EmbeddedRuntime, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    base = app.base_url
+    await dead_letter(app, "dash-dead", "dash-dead-req")
+    status, _ = await start(base, "dash-run", 600, request_id="dash-run-req", query="?wait=10")
+    assert status == 201
+    status, _ = await start(
+        base, "dash-run", 60, request_id="dash-queued", query="?onRunning=queue"
+    )
+    assert status == 202
+    await until_outcome(base, "dash-queued", "queued")
+
+    async with async_playwright() as playwright:
+        browser = await open_browser(playwright, tmp_path / "profile")
+        page = await browser.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        await page.goto(f"{base}/api/dashboard")
+
+        # The request sent above, under its instance with the Durable status.
+        running = page.locator('#instances tbody tr[data-key="dash-run"]')
+        await expect(running).to_contain_text("Running", timeout=EXPECT_S)
+        await expect(running.locator('li[data-request-id="dash-run-req"]')).to_contain_text(
+            "started"
+        )
+        await expect(page.locator("#updated")).not_to_have_text("never")
+
+        # The key goes in a header, never in the URL.
+        await page.get_by_label("Function key").fill("the-key")
+        async with page.expect_request(lambda r: "/api/requests" in r.url) as sent:
+            await page.get_by_role("button", name="Use key").click()
+        request = await sent.value
+        assert (await request.all_headers())["x-functions-key"] == "the-key"
+        assert "the-key" not in request.url
+
+        # Cancel the request queued behind the running instance.
+        queued = page.locator('#backlog tbody tr[data-key="dash-queued"]')
+        await expect(queued).to_contain_text("queued")
+        await queued.get_by_role("button", name="Cancel request dash-queued").click()
+        await expect(page.locator("#notice")).to_have_text(
+            "Request dash-queued is now canceled.", timeout=EXPECT_S
+        )
+        await expect(queued).to_have_count(0)
+        await expect(running.locator('li[data-request-id="dash-queued"]')).to_contain_text(
+            "canceled", timeout=EXPECT_S
+        )
+
+        # Resubmit the dead letter: it is decided again, and starts.
+        dead = page.locator('#problems tbody tr[data-key="dash-dead-req"]')
+        await expect(dead).to_contain_text("dead-lettered")
+        await dead.get_by_role("button", name="Resubmit request dash-dead-req").click()
+        await expect(page.locator("#notice")).to_have_text(
+            "Request dash-dead-req was sent again.", timeout=EXPECT_S
+        )
+        await expect(dead).to_have_count(0, timeout=EXPECT_S)
+        resubmitted = page.locator('#instances tbody tr[data-key="dash-dead"]')
+        await expect(resubmitted.locator('li[data-request-id="dash-dead-req"]')).to_contain_text(
+            "started", timeout=EXPECT_S
+        )
+        await browser.close()
+    # No script error, nothing the Content-Security-Policy blocked. A 409 is the handler
+    # holding the queued request for a moment: the page asks again, as it should.
+    assert [p for p in problems if BUSY not in p] == []
