@@ -7,18 +7,30 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from embedded_functions.servicebus.session_queue import NewMessage
+from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
+from tests.embedded_app import app_settings
 
-if TYPE_CHECKING:
-    from embedded_functions.testing import EmbeddedRuntime
-
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD_APP = ROOT / "tests" / "apps" / "dashboard_standin"
 BEING_DECIDED = "urn:singleton-starters:problem:being-decided"
 START_QUEUE = "start-requests"
+
+
+def dashboard_app(hub: str) -> EmbeddedRuntime:
+    """The app the dashboard's browser test and screenshot run, in this process (outcomes
+    in memory), with the queues of servicebus-emulator/Config.json."""
+    settings = app_settings(
+        START_QUEUE_NAME=START_QUEUE, TASKHUB_NAME=hub, EVENT_INBOX_QUEUE="event-inbox"
+    )
+    config = ROOT / "servicebus-emulator" / "Config.json"
+    return EmbeddedRuntime(DASHBOARD_APP, settings=settings, queue_config=config)
 
 
 async def call(
@@ -72,14 +84,16 @@ async def dead_letter(runtime: EmbeddedRuntime, instance_id: str, request_id: st
     app's dead-letter function records it `dead-lettered` (keeping its body)."""
     queues = runtime.queues
     request = StartRequest("long_job", instance_id, request_id, {"duration_s": 60})
-    later = queues.clock.now() + timedelta(hours=1)
+    # A few seconds of skipped time: the Durable instances share the clock, and their
+    # times should stay close to the records' (which keep the wall clock's).
+    later = queues.clock.now() + timedelta(seconds=2)
     message = NewMessage(
         body=request.to_bytes(),
         message_id=request_id,
         session_id=instance_id,
         scheduled_enqueue_time=later,
-        time_to_live=timedelta(minutes=1),
+        time_to_live=timedelta(seconds=1),
     )
     queues.send(START_QUEUE, [message])
-    queues.clock.skip_to(later + timedelta(minutes=2))
+    queues.clock.skip_to(later + timedelta(seconds=2))
     await until_outcome(runtime.base_url, request_id, "dead-lettered")

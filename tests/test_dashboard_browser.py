@@ -11,15 +11,9 @@ from pathlib import Path
 import pytest
 
 from embedded_functions.testing import EmbeddedRuntime
-from tests.app_calls import dead_letter, start, until_outcome
+from tests.app_calls import dashboard_app, dead_letter, start, until_outcome
 from tests.browser import open_browser, require_chromium
-from tests.embedded_app import app_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "tests" / "apps" / "dashboard_standin"
-SETTINGS = app_settings(
-    START_QUEUE_NAME="start-requests", TASKHUB_NAME="DashboardHub", EVENT_INBOX_QUEUE="event-inbox"
-)
 BUSY = "the server responded with a status of 409"
 EXPECT_S = 10_000  # ms: a refresh comes every 2 s
 
@@ -27,8 +21,7 @@ EXPECT_S = 10_000  # ms: a refresh comes every 2 s
 @pytest.fixture
 async def app() -> AsyncIterator[EmbeddedRuntime]:
     require_chromium()
-    config = ROOT / "servicebus-emulator" / "Config.json"
-    async with EmbeddedRuntime(APP, settings=SETTINGS, queue_config=config) as runtime:
+    async with dashboard_app("DashboardHub") as runtime:
         yield runtime
 
 

@@ -66,7 +66,9 @@
   function time(iso) {
     if (!iso) return el("span", { class: "muted", text: "—" });
     const when = new Date(iso);
-    return el("time", { datetime: iso, title: iso, text: when.toLocaleString() });
+    const today = when.toDateString() === new Date().toDateString();
+    const text = today ? when.toLocaleTimeString() : when.toLocaleString();
+    return el("time", { datetime: iso, title: iso, text });
   }
 
   function badge(value, kind) {
