@@ -22,6 +22,7 @@ from ..policies import OnFinished, OnRunning, RuntimeStatus
 from ..registry import Registry
 from ..strict_json import RefusalClass
 from .openapi_listing import INSTANCE_SUMMARY, listing_paths
+from .openapi_browser import with_browser_parts
 from .query import MAX_WAIT_S
 
 VERSION = "1.0.0"
@@ -396,4 +397,4 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
     document["paths"].update(listing_paths(request_id))  # type: ignore[attr-defined]
     if with_events:
         document["paths"]["/events"] = events  # type: ignore[index]
-    return document
+    return with_browser_parts(document)
