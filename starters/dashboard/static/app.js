@@ -163,6 +163,19 @@
     return button;
   }
 
+  // A request's row: its IDs, orchestrator and outcome, then the section's own cells.
+  function requestRow(record, ...more) {
+    return el(
+      "tr",
+      {},
+      idCell(record.requestId),
+      cell(el("code", { text: record.instanceId })),
+      cell(document.createTextNode(record.orchestrator)),
+      cell(badge(record.outcome, "outcome")),
+      ...more,
+    );
+  }
+
   function renderBacklog(records, byId) {
     $("backlog-count").textContent = `(${records.length})`;
     const rows = records.map((record) => {
@@ -172,13 +185,8 @@
         id: record.requestId,
         key: [record.requestId, record.outcome, behind],
         build: () =>
-          el(
-            "tr",
-            {},
-            idCell(record.requestId),
-            cell(el("code", { text: record.instanceId })),
-            cell(document.createTextNode(record.orchestrator)),
-            cell(badge(record.outcome, "outcome")),
+          requestRow(
+            record,
             cell(behind ? badge(behind, "status") : el("span", { class: "muted", text: "—" })),
             cell(time(record.receivedAt)),
             cell(actionButton("Cancel", "cancel", record)),
@@ -194,13 +202,8 @@
       id: record.requestId,
       key: [record.requestId, record.outcome, record.reason],
       build: () =>
-        el(
-          "tr",
-          {},
-          idCell(record.requestId),
-          cell(el("code", { text: record.instanceId })),
-          cell(document.createTextNode(record.orchestrator)),
-          cell(badge(record.outcome, "outcome")),
+        requestRow(
+          record,
           cell(el("span", { class: "reason", text: record.reason || "" })),
           cell(time(record.decidedAt)),
           cell(record.outcome === "dead-lettered" ? actionButton("Resubmit", "resubmit", record) : null),
