@@ -12,25 +12,23 @@ from typing import Any
 
 import aiohttp
 
-from embedded_functions.servicebus.session_queue import NewMessage
 from embedded_functions.testing import EmbeddedRuntime
 from starters.contract import StartRequest
-from tests.embedded_app import app_settings
+from tests.embedded_app import app_settings, expire_into_dead_letters
 
 ROOT = Path(__file__).resolve().parent.parent
-DASHBOARD_APP = ROOT / "tests" / "apps" / "dashboard_standin"
 BEING_DECIDED = "urn:singleton-starters:problem:being-decided"
 START_QUEUE = "start-requests"
 
 
-def dashboard_app(hub: str) -> EmbeddedRuntime:
-    """The app the dashboard's browser test and screenshot run, in this process (outcomes
+def app_in_process(hub: str) -> EmbeddedRuntime:
+    """This app in this process for the browser, cross-site and screenshot runs (outcomes
     in memory), with the queues of servicebus-emulator/Config.json."""
     settings = app_settings(
         START_QUEUE_NAME=START_QUEUE, TASKHUB_NAME=hub, EVENT_INBOX_QUEUE="event-inbox"
     )
     config = ROOT / "servicebus-emulator" / "Config.json"
-    return EmbeddedRuntime(DASHBOARD_APP, settings=settings, queue_config=config)
+    return EmbeddedRuntime(ROOT, settings=settings, queue_config=config)
 
 
 async def call(
@@ -82,18 +80,7 @@ async def until_outcome(base: str, request_id: str, wanted: str, timeout: float 
 async def dead_letter(runtime: EmbeddedRuntime, instance_id: str, request_id: str) -> None:
     """A request whose message expires while scheduled: the queue dead-letters it and the
     app's dead-letter function records it `dead-lettered` (keeping its body)."""
-    queues = runtime.queues
-    request = StartRequest("long_job", instance_id, request_id, {"duration_s": 60})
-    # A few seconds of skipped time: the Durable instances share the clock, and their
-    # times should stay close to the records' (which keep the wall clock's).
-    later = queues.clock.now() + timedelta(seconds=2)
-    message = NewMessage(
-        body=request.to_bytes(),
-        message_id=request_id,
-        session_id=instance_id,
-        scheduled_enqueue_time=later,
-        time_to_live=timedelta(seconds=1),
-    )
-    queues.send(START_QUEUE, [message])
-    queues.clock.skip_to(later + timedelta(seconds=2))
+    body = StartRequest("long_job", instance_id, request_id, {"duration_s": 60}).to_bytes()
+    # A few seconds of skipped time: the Durable instances' times stay near the records'.
+    expire_into_dead_letters(runtime, body, request_id, instance_id, after=timedelta(seconds=2))
     await until_outcome(runtime.base_url, request_id, "dead-lettered")

@@ -15,7 +15,7 @@ from playwright.async_api import async_playwright, expect
 
 from embedded_functions.servicebus.session_queue import NewMessage
 from embedded_functions.testing import EmbeddedRuntime
-from tests.app_calls import START_QUEUE, dashboard_app, dead_letter, start, until_outcome
+from tests.app_calls import START_QUEUE, app_in_process, dead_letter, start, until_outcome
 from tests.browser import CHROMIUM, open_browser
 
 EXPECT_MS = 15_000
@@ -53,7 +53,7 @@ async def scene(runtime: EmbeddedRuntime) -> None:
 
 
 async def capture(output: Path) -> None:
-    async with dashboard_app("ScreenshotHub") as runtime, async_playwright() as playwright:
+    async with app_in_process("ScreenshotHub") as runtime, async_playwright() as playwright:
         await scene(runtime)
         with tempfile.TemporaryDirectory() as profile:
             browser = await open_browser(playwright, Path(profile), width=1280, height=800)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,20 +15,15 @@ import pytest
 from embedded_functions.testing import EmbeddedRuntime
 from starters.http.core import Request
 from starters.http.cross_site import cross_site_refusal
-from tests.app_calls import BEING_DECIDED, call, until_outcome
-from tests.embedded_app import app_settings
+from tests.app_calls import BEING_DECIDED, app_in_process, call, dead_letter, until_outcome
 
-ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = app_settings(
-    START_QUEUE_NAME="start-requests", TASKHUB_NAME="CrossSiteHub", EVENT_INBOX_QUEUE="event-inbox"
-)
 CROSS_SITE = "urn:singleton-starters:problem:cross-site-request"
 EVIL = "https://evil.example"
 
 
 @pytest.fixture
 async def app() -> AsyncIterator[EmbeddedRuntime]:
-    async with EmbeddedRuntime(ROOT, settings=SETTINGS) as runtime:
+    async with app_in_process("CrossSiteHub") as runtime:
         yield runtime
 
 
@@ -110,6 +104,20 @@ async def test_cancel_from_another_site_is_refused_and_from_the_page_works(
             break
         await asyncio.sleep(0.1)
     assert status == 200 and record["outcome"] == "canceled", record
+
+
+async def test_resubmit_from_another_site_is_refused_and_from_the_page_works(
+    app: EmbeddedRuntime,
+) -> None:
+    await dead_letter(app, "dead-x", "dead-x-req")
+    url = f"{app.base_url}/api/requests/dead-x-req/resubmit"
+    status, _, problem = await call("POST", url, {"Origin": EVIL})
+    assert status == 403 and problem["type"] == CROSS_SITE
+    status, _, record = await call("GET", f"{app.base_url}/api/requests/dead-x-req")
+    assert status == 200 and record["outcome"] == "dead-lettered"  # untouched
+    page = {"Origin": own_origin(app), "Sec-Fetch-Site": "same-origin"}
+    status, _, record = await call("POST", url, page)
+    assert status == 202 and record["outcome"] == "pending", record
 
 
 async def test_event_deliveries_keep_working_and_a_browser_post_is_refused(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from embedded_functions.testing import EmbeddedRuntime
-from tests.app_calls import dashboard_app, dead_letter, start, until_outcome
+from tests.app_calls import app_in_process, dead_letter, start, until_outcome
 from tests.browser import open_browser, require_chromium
 
 BUSY = "the server responded with a status of 409"
@@ -21,7 +21,7 @@ EXPECT_S = 10_000  # ms: a refresh comes every 2 s
 @pytest.fixture
 async def app() -> AsyncIterator[EmbeddedRuntime]:
     require_chromium()
-    async with dashboard_app("DashboardHub") as runtime:
+    async with app_in_process("DashboardHub") as runtime:
         yield runtime
 
 

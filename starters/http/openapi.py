@@ -21,8 +21,8 @@ from ..outcomes import Outcome
 from ..policies import OnFinished, OnRunning, RuntimeStatus
 from ..registry import Registry
 from ..strict_json import RefusalClass
-from .openapi_listing import INSTANCE_SUMMARY, listing_paths
 from .openapi_browser import with_browser_parts
+from .openapi_listing import INSTANCE_SUMMARY, listing_paths
 from .query import MAX_WAIT_S
 
 VERSION = "1.0.0"
