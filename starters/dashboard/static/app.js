@@ -12,8 +12,8 @@
   const UNDECIDABLE = "dead-lettered,invalid";
   // The handler re-checks a queued request every second and holds it for a moment then.
   const BEING_DECIDED = "urn:singleton-starters:problem:being-decided";
-  const BUSY_RETRIES = 10;
-  const BUSY_PAUSE_MS = 200;
+  const BUSY_RETRIES = 40;
+  const BUSY_PAUSE_MS = 250;
   // The script is served at {prefix}/dashboard/app.js; the API is under {prefix}/.
   const apiRoot = new URL("..", document.currentScript.src);
 
@@ -226,6 +226,7 @@
         return await api("DELETE", path);
       } catch (error) {
         if (error.type !== BEING_DECIDED || tries >= BUSY_RETRIES) throw error;
+        notice(`Canceling ${record.requestId}: it is being decided right now, trying again…`, "ok");
         await new Promise((resolve) => setTimeout(resolve, BUSY_PAUSE_MS));
       }
     }
