@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from embedded_functions.testing import EmbeddedRuntime
+from tests import browser
 from tests.app_calls import app_in_process, dead_letter, start, until_outcome
 from tests.browser import open_browser, require_chromium
 
@@ -96,3 +97,15 @@ async def test_the_page_shows_requests_cancels_and_resubmits(
     # No script error, nothing the Content-Security-Policy blocked. A 409 is the handler
     # holding the queued request for a moment: the page asks again, as it should.
     assert [p for p in problems if BUSY not in p] == []
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_a_missing_browser_skips_but_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="no browser at"):
+        browser.require_chromium()
