@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 AZURITE := .tools/azurite/node_modules/.bin/azurite-table
 
-.PHONY: venv venv-run azurite iac bench test test-slow lint typecheck format schema run bench-runtime bench-host clean
+.PHONY: venv venv-run azurite iac bench test test-slow lint typecheck format schema screenshot run bench-runtime bench-host clean
 
 # Recreated when the interpreter's version changes; reinstalled when a requirements file
 # or a pyproject.toml changes (a stamp named after their hash). The embedded Functions
@@ -94,6 +94,10 @@ format: venv
 schema: venv
 	$(BIN)/python -m starters schema --output schemas/start-request.schema.json
 	$(BIN)/python -m starters openapi --output schemas/openapi.json
+
+# docs/dashboard.png: the dashboard with a few IDs in different states, in Debian's chromium.
+screenshot: venv
+	$(BIN)/python -m tests.dashboard_screenshot --output docs/dashboard.png
 
 # Serves this app on http://127.0.0.1:$(PORT) with the embedded runtime, state in .emulator/
 # (where it publishes runtime.json: the command line finds it there). `make run PORT=7072`.

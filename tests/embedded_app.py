@@ -45,12 +45,19 @@ async def settled(runtime: EmbeddedRuntime, queue: str = "start-requests") -> No
 
 
 def expire_into_dead_letters(
-    runtime: EmbeddedRuntime, body: bytes, message_id: str, session: str
+    runtime: EmbeddedRuntime,
+    body: bytes,
+    message_id: str,
+    session: str,
+    *,
+    after: timedelta = timedelta(hours=1),
 ) -> None:
     """Put a start request straight on the queue so that it expires unseen: the queue
-    dead-letters it (TTLExpiredException) once its clock passes the time to live."""
+    dead-letters it (TTLExpiredException) once its clock passes the time to live. The
+    clock skips about `after`; the Durable runtime shares it (a screenshot wants it small)."""
     queues = runtime.queues
-    later = queues.clock.now() + timedelta(hours=1)
+    later = queues.clock.now() + after
+    time_to_live = min(timedelta(minutes=1), after / 2)
     queues.send(
         "start-requests",
         [
@@ -59,8 +66,8 @@ def expire_into_dead_letters(
                 message_id=message_id,
                 session_id=session,
                 scheduled_enqueue_time=later,
-                time_to_live=timedelta(minutes=1),
+                time_to_live=time_to_live,
             )
         ],
     )
-    queues.clock.skip_to(later + timedelta(minutes=2))
+    queues.clock.skip_to(later + 2 * time_to_live)

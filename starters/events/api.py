@@ -10,6 +10,7 @@ from ..clock import Clock, SystemClock
 from ..contract import fingerprint, request_id_for
 from ..handling.records import insert_decided, refusal_record
 from ..http.core import HttpAnswer, HttpRequest, json_answer
+from ..http.cross_site import cross_site_refusal
 from ..http.media_types import unsupported_media_type
 from ..http.problems import json_problem, problem, queue_unavailable
 from ..intake import Intake, QueueUnavailable, Reservation
@@ -60,6 +61,9 @@ class EventApi:
         """`POST /api/events` (and the `OPTIONS` abuse-protection handshake)."""
         if req.method.upper() == "OPTIONS":
             return self._handshake(req)
+        cross_site = cross_site_refusal(req)
+        if cross_site is not None:
+            return cross_site
         refused_type = unsupported_media_type(req)
         if refused_type is not None:
             return refused_type

@@ -18,6 +18,7 @@ import azure.functions as func
 from .._sdk_event_fifo import install as install_event_fifo
 from .._sdk_event_fifo import is_supported as event_fifo_supported
 from ..contract import StartRequest, keep_alive_request_id
+from ..dashboard.page import dashboard_asset, dashboard_page
 from ..events.mapping import EventMapping
 from ..http.core import HttpAnswer
 from ..http.listing_api import list_instances, list_requests
@@ -131,6 +132,16 @@ def build_blueprint(
             json.dumps(build_openapi(registry, with_events=bool(events))),
             mimetype="application/json",
         )
+
+    @bp.function_name("starter_dashboard")
+    @bp.route(route="dashboard", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def starter_dashboard(req: func.HttpRequest) -> func.HttpResponse:
+        return to_response(dashboard_page(req), req)
+
+    @bp.function_name("starter_dashboard_asset")
+    @bp.route(route="dashboard/{asset}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def starter_dashboard_asset(req: func.HttpRequest) -> func.HttpResponse:
+        return to_response(dashboard_asset(req), req)
 
     @bp.function_name("starter_outcome_retention")
     @bp.timer_trigger(arg_name="timer", schedule=RETENTION_SCHEDULE)

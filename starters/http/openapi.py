@@ -21,6 +21,7 @@ from ..outcomes import Outcome
 from ..policies import OnFinished, OnRunning, RuntimeStatus
 from ..registry import Registry
 from ..strict_json import RefusalClass
+from .openapi_browser import with_browser_parts
 from .openapi_listing import INSTANCE_SUMMARY, listing_paths
 from .query import MAX_WAIT_S
 
@@ -396,4 +397,4 @@ def build_openapi(registry: Registry, *, with_events: bool = True) -> dict[str, 
     document["paths"].update(listing_paths(request_id))  # type: ignore[attr-defined]
     if with_events:
         document["paths"]["/events"] = events  # type: ignore[index]
-    return document
+    return with_browser_parts(document)

@@ -9,6 +9,7 @@ from ..outcomes import VersionConflict
 from ..ports import OutcomeStore, QueueSender
 from ..resubmission import NotResubmittable, ResubmitFailed, resubmit
 from .core import HttpAnswer, HttpRequest, json_answer
+from .cross_site import cross_site_refusal
 from .listing_params import unknown_or_repeated
 from .problems import QUEUE_RETRY_AFTER_S, problem
 
@@ -18,6 +19,9 @@ RETRY_AFTER_S = 1
 async def resubmit_request(
     req: HttpRequest, store: OutcomeStore, sender: QueueSender, clock: Clock
 ) -> HttpAnswer:
+    cross_site = cross_site_refusal(req)
+    if cross_site is not None:
+        return cross_site
     request_id = req.route_params.get("requestId", "")
     if not is_request_id(request_id):
         return problem(

@@ -28,6 +28,7 @@ from ..ports import InstanceClient, OutcomeStore, QueueSender
 from ..strict_json import JsonRefused, check_text, read_json
 from ..validation import ContractValidator
 from .core import OUTCOME_ANSWERS, HttpAnswer, HttpRequest, json_answer
+from .cross_site import cross_site_refusal
 from .media_types import unsupported_media_type
 from .problems import json_problem, problem, queue_unavailable
 from .query import read_wait
@@ -128,6 +129,9 @@ class StartApi:
 
         With `?wait=<seconds>` it answers with the decision (201, 200, 409) when it comes in time.
         """
+        refused = cross_site_refusal(req)
+        if refused is not None:
+            return refused
         wait = read_wait(req)
         if isinstance(wait, HttpAnswer):
             return wait
@@ -310,6 +314,9 @@ class StartApi:
 
     async def cancel(self, req: HttpRequest) -> HttpAnswer:
         """DELETE /api/requests/{requestId}: cancel a request that is pending or queued."""
+        refused = cross_site_refusal(req)
+        if refused is not None:
+            return refused
         request_id = req.route_params.get("requestId", "")
         if not is_request_id(request_id):
             return _invalid_request_id(request_id)
