@@ -48,8 +48,13 @@ def cross_site_refusal(req: HttpRequest) -> HttpAnswer | None:
     if req.method.upper() not in STATE_CHANGING:
         return None
     site = (req.headers.get("Sec-Fetch-Site") or "").strip().lower()
-    if site == "cross-site":
-        return _refused("Sec-Fetch-Site is cross-site: another site's page sent this request")
+    if site in ("same-origin", "none"):
+        # The browser's own word, which a page cannot forge; it also holds behind a front
+        # end that rewrites the Host header (Front Door, a reverse proxy).
+        return None
+    if site in ("cross-site", "same-site"):
+        return _refused(f"Sec-Fetch-Site is {site}: another site's page sent this request")
+    # A browser without Fetch Metadata (or an unknown value): compare Origin with Host.
     origin = req.headers.get("Origin")
     if origin is None:
         return None
