@@ -86,6 +86,7 @@ class Server:
             "ServiceBusConnection": "UseEmbeddedServiceBus=true",
             "OUTCOME_STORE": "memory",
             "BENCH_LOG": str(self.log),
+            "BENCH_HANDLER_LOG": str(self.root / "handler.jsonl"),
             "START_QUEUE_NAME": "start-requests",
             "TASKHUB_NAME": "CompareHub",
             # The outcome store's round trips, by phase, for io_per_start.
@@ -111,6 +112,21 @@ class Server:
                 entry["t"]
             )
         return list(runs.values())
+
+    def handler_ms(self, prefix: str) -> list[float]:
+        """The handler's time for each message of this run's IDs (its own log line)."""
+        path = self.root / "handler.jsonl"
+        if not path.exists():
+            return []
+        times = []
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if str(entry.get("instanceId", "")).startswith(prefix + "-") and "ms" in entry:
+                times.append(float(entry["ms"]))
+        return times
 
     def logged_ends(self) -> dict[str, float]:
         return {e["tag"]: e["end"] for e in self.executions() if "end" in e}
@@ -311,6 +327,10 @@ async def run_workload(
         if open_loop:
             figures["offered_rps"] = sizes(quick, tiny)["steady"]["rps"]
         if starter == "queued":
+            # Wall time inside the handler, per message, under this workload's load.
+            handler_ms = server.handler_ms(prefix)
+            figures["handler_p50_ms"] = percentile(handler_ms, 0.50)
+            figures["handler_p99_ms"] = percentile(handler_ms, 0.99)
             await quiet(session, server.base)
             totals = difference(await read_counts(session, server.base), counts_before)
             figures["io_totals"] = totals

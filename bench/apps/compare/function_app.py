@@ -2,10 +2,13 @@
 from Microsoft's documentation (written correctly), side by side on one runtime.
 
 Both start `tracked_job`, which logs each execution's start and end (with its input) to
-BENCH_LOG, so the benchmark can count executions, overlaps and dropped inputs.
+BENCH_LOG, so the benchmark can count executions, overlaps and dropped inputs. The
+starter's own line per handled message (its decision and its time in the handler) goes
+to BENCH_HANDLER_LOG, so the benchmark reports the handler's time under load.
 """
 
 import json
+import logging
 import os
 import time
 from datetime import timedelta
@@ -19,6 +22,15 @@ from azure.durable_functions.models.OrchestrationRuntimeStatus import (
 from starters import OnRunning, OrchestratorSpec, Registry, build_blueprint
 
 TERMINAL = (Status.Completed, Status.Failed, Status.Terminated, Status.Canceled)
+
+if os.environ.get("BENCH_HANDLER_LOG"):
+    # The host logs at WARNING; this one logger writes its INFO lines to the file alone.
+    _lines = logging.FileHandler(os.environ["BENCH_HANDLER_LOG"])
+    _lines.setFormatter(logging.Formatter("%(message)s"))
+    _handler_logger = logging.getLogger("starters.handler")
+    _handler_logger.setLevel(logging.INFO)
+    _handler_logger.addHandler(_lines)
+    _handler_logger.propagate = False
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
