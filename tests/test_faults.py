@@ -10,6 +10,7 @@ SDK client. Service Bus itself cannot run here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,15 @@ def incoming(message: OutgoingMessage, delivery_count: int) -> IncomingMessage:
 
 
 async def drive(
-    handler: StartHandler, durable: FakeDurable, first: OutgoingMessage
+    handler: StartHandler,
+    durable: FakeDurable,
+    first: OutgoingMessage,
+    read: Callable[[StartHandler, str], Awaitable[OutcomeRecord | None]] | None = None,
 ) -> OutcomeRecord:
     """Deliver as Service Bus would until the request is decided: redeliver after an
-    exception (abandon), deliver each re-scheduled copy."""
+    exception (abandon), deliver each re-scheduled copy. `read` looks at the record past
+    any injected failure (default: the memory store's own read)."""
+    peek = read or _peek
     sender = handler.sender
     assert isinstance(sender, RecordingSender)
     pending = [(first, 1)]
@@ -106,7 +112,7 @@ async def drive(
     return record
 
 
-async def peek(handler: StartHandler, request_id: str) -> OutcomeRecord | None:
+async def _peek(handler: StartHandler, request_id: str) -> OutcomeRecord | None:
     # Past the injected failures: the test's own look, not the handler's.
     return await MemoryOutcomeStore.get(handler.store, request_id)  # type: ignore[arg-type]
 

@@ -4,29 +4,30 @@ the handler takes its two-round-trip path.
 
 Each round trip fails either before it reaches the store (nothing written) or after
 (written, the answer lost: the harder case, since a retry meets its own write). Then the
-process dies between the first write and `start_new`, and a lost session lock hands the
-same message to a second handler while the first is inside the transaction. After each:
+process dies between the first write and `start_new` (a lost session lock while the first
+handler is inside the transaction, through intake, is in tests/test_handler.py). After each:
 the request is decided once, started once, and no two executions of the ID overlap. The
 Durable host is the fake (tests/fakes.py), so every step can fail on cue.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from starters.contract import StartRequest
 from starters.functions.settings import HandlerSettings
-from starters.handling.handler import StartHandler, TransientFailure
+from starters.handling.handler import StartHandler
 from starters.intake import Intake
-from starters.messages import IncomingMessage, OutgoingMessage
+from starters.messages import OutgoingMessage
 from starters.outcomes import Outcome, OutcomeRecord
 from starters.policies import RuntimeStatus
 from starters.ports import OutcomeStore
 from starters.validation import ContractValidator
-from tests.fakes import Crash, FakeClock, FakeDurable, RecordingSender, WatchedClock
+from tests.fakes import Crash, FakeClock, FakeDurable, RecordingSender
+from tests.test_faults import drive, incoming
 
 # The fresh start's round trips: `insert` at intake, `begin` and `finish` in the handler.
 ROUND_TRIPS = ("insert", "begin", "finish")
@@ -67,16 +68,6 @@ class FaultyStore:
         self.failed += 1
 
 
-def incoming(message: OutgoingMessage, delivery_count: int) -> IncomingMessage:
-    return IncomingMessage(
-        message.body,
-        message.session_id,
-        message.message_id,
-        delivery_count=delivery_count,
-        application_properties=dict(message.application_properties),
-    )
-
-
 async def submit(store: Any, request: StartRequest) -> OutgoingMessage:
     """Intake, as the HTTP API does it: the `pending` record, then the message."""
     sender = RecordingSender()
@@ -91,30 +82,11 @@ async def submit(store: Any, request: StartRequest) -> OutgoingMessage:
     raise AssertionError("intake never succeeded")
 
 
-async def drive(
-    handler: StartHandler, durable: FakeDurable, first: OutgoingMessage, inner: OutcomeStore
-) -> OutcomeRecord:
-    """Deliver as Service Bus would until the request is decided: redeliver after an
-    exception (abandon) or a crash, and deliver each re-scheduled copy."""
-    sender = handler.sender
-    assert isinstance(sender, RecordingSender)
-    clock = handler.clock
-    assert isinstance(clock, FakeClock)
-    request_id = first.message_id.split(":")[0]
-    pending = [(first, 1)]
-    for _ in range(200):
-        if not pending:
-            break
-        message, count = pending.pop(0)
-        seen = len(sender.sent)
-        try:
-            await handler.handle(incoming(message, count), durable)
-        except (TransientFailure, ConnectionError):
-            pending.append((message, count + 1))
-        pending += [(copy, 1) for copy in sender.sent[seen:]]
-    record = await inner.get(request_id)
-    assert record is not None
-    return record
+def _reader(store: OutcomeStore) -> Callable[[StartHandler, str], Awaitable[OutcomeRecord | None]]:
+    async def read(_handler: StartHandler, request_id: str) -> OutcomeRecord | None:
+        return await store.get(request_id)  # the store itself, past the injected failures
+
+    return read
 
 
 def _fresh(request_id: str) -> StartRequest:
@@ -151,7 +123,7 @@ async def test_a_failed_round_trip_on_the_fresh_path(
     faulty.fail(method, times, when)
     message = await submit(faulty, request)
     handler = _handler(validator, faulty, clock)
-    record = await drive(handler, durable, message, store)
+    record = await drive(handler, durable, message, read=_reader(store))
     # Each failure was injected (a retry that meets its own landed write needs no more).
     assert faulty.failed == (1 if when == "after" and method != "begin" else times)
     assert record.outcome is Outcome.STARTED, record
@@ -182,7 +154,7 @@ async def test_a_crash_between_the_first_write_and_start_new(
     assert durable.starts("job-1") == []
     clock.advance(60)  # the dead handler's claim and fence run out
     # A new process gets the redelivery.
-    record = await drive(_handler(validator, store, clock), durable, message, store)
+    record = await drive(_handler(validator, store, clock), durable, message, _reader(store))
     assert record.outcome is Outcome.STARTED
     _one_effect(durable, request)
     if finished_meanwhile:
@@ -191,36 +163,3 @@ async def test_a_crash_between_the_first_write_and_start_new(
         again = await _handler(validator, store, clock).handle(incoming(message, 3), durable)
         assert again.note == "duplicate-delivery"
         assert len(durable.starts("job-1")) == 1
-
-
-async def test_a_lost_lock_inside_the_transaction(
-    store: OutcomeStore, validator: ContractValidator
-) -> None:
-    """A is between its first write and `start_new` when its session lock is lost and B
-    gets the same message: B must wait for A's claim, not read the status and start."""
-    durable = FakeDurable()
-    clock = FakeClock(advance_on_sleep=False)
-    b_clock = WatchedClock(clock)
-    request = _fresh("req-lock")
-    message = await submit(store, request)
-    a = StartHandler(validator, store, RecordingSender(), clock=clock)
-    b = StartHandler(validator, store, RecordingSender(), clock=b_clock)
-    inside, release = asyncio.Event(), asyncio.Event()
-
-    async def stall(method: str, args: tuple[Any, ...]) -> None:
-        if not inside.is_set():
-            inside.set()
-            await release.wait()
-
-    durable.before["start_new"] = stall
-    first = asyncio.create_task(a.handle(incoming(message, 1), durable))
-    await inside.wait()
-    second = asyncio.create_task(b.handle(incoming(message, 2), durable))
-    await asyncio.wait_for(b_clock.waiting.wait(), 10)
-    assert not second.done()
-    assert [m for m, _ in durable.calls].count("get_status") == 1  # only A's
-    release.set()
-    results = await asyncio.gather(first, second)
-    assert [r.outcome for r in results] == [Outcome.STARTED, None]
-    assert results[1].note == "duplicate-delivery"
-    _one_effect(durable, request)

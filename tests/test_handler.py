@@ -13,6 +13,7 @@ import pytest
 from starters.contract import StartRequest
 from starters.functions.settings import HandlerSettings
 from starters.handling.handler import StartHandler, TransientFailure
+from starters.intake import Intake
 from starters.messages import IncomingMessage, OutgoingMessage
 from starters.outcomes import Outcome
 from starters.policies import OnFinished, OnRunning, RuntimeStatus
@@ -203,9 +204,10 @@ async def test_queue_waits_for_the_running_instance_then_starts(
     assert durable.instances["job-1"].input == req.input
 
 
-async def test_queued_requests_start_in_arrival_order(
-    handler: StartHandler, durable: FakeDurable, sender: RecordingSender, clock: FakeClock
-) -> None:
+async def _two_queued(
+    handler: StartHandler, durable: FakeDurable, clock: FakeClock
+) -> tuple[StartRequest, StartRequest]:
+    """Two requests queued, one second apart, behind a running job-1."""
     durable.put("job-1", S.RUNNING)
     one, two = (
         request("one", on_running=OnRunning.QUEUE),
@@ -214,6 +216,13 @@ async def test_queued_requests_start_in_arrival_order(
     await handler.handle(delivery(one), durable)
     clock.advance(1)
     await handler.handle(delivery(two), durable)
+    return one, two
+
+
+async def test_queued_requests_start_in_arrival_order(
+    handler: StartHandler, durable: FakeDurable, sender: RecordingSender, clock: FakeClock
+) -> None:
+    one, two = await _two_queued(handler, durable, clock)
     copy_one, copy_two = sender.sent
     durable.set_status("job-1", S.COMPLETED)
     # The later request's copy comes first: it must keep waiting behind the earlier one.
@@ -233,14 +242,7 @@ async def test_queued_requests_start_in_arrival_order(
 async def test_a_lost_head_copy_is_re_armed_by_the_request_behind_it(
     handler: StartHandler, durable: FakeDurable, sender: RecordingSender, clock: FakeClock
 ) -> None:
-    durable.put("job-1", S.RUNNING)
-    one, two = (
-        request("one", on_running=OnRunning.QUEUE),
-        request("two", on_running=OnRunning.QUEUE),
-    )
-    await handler.handle(delivery(one), durable)
-    clock.advance(1)
-    await handler.handle(delivery(two), durable)
+    one, _two = await _two_queued(handler, durable, clock)
     _lost, copy_two = sender.sent  # the head's copy never arrives
     # Two's back-off copy comes once the head's check is long overdue: it re-arms the head.
     clock.advance((handler.settings.queue_backoff_max + timedelta(seconds=5)).total_seconds())
@@ -369,11 +371,14 @@ async def test_crash_between_terminate_and_start_finishes_the_replace(
     assert durable.instances["job-1"].input == req.input and len(durable.history) == 2
 
 
+@pytest.mark.parametrize("through_intake", [False, True])
 async def test_lock_loss_two_handlers_on_the_same_message_start_once(
-    validator: ContractValidator, store: OutcomeStore, sender: RecordingSender
+    validator: ContractValidator, store: OutcomeStore, sender: RecordingSender, through_intake: bool
 ) -> None:
     # The session lock expired while A was inside start_new; Service Bus gave the session
     # (and the same message) to B. A real clock: the claim must not expire under A.
+    # Through intake, A is inside the fresh path's transaction (between `begin` and
+    # `finish`); without, on the step-by-step path.
     durable = FakeDurable()
     clock = FakeClock(advance_on_sleep=False)
     b_clock = WatchedClock(clock)
@@ -388,6 +393,9 @@ async def test_lock_loss_two_handlers_on_the_same_message_start_once(
 
     durable.before["start_new"] = slow
     req = request()
+    if through_intake:
+        intake = Intake(store, RecordingSender(), clock)
+        await intake.enqueue([await intake.reserve(req)])
     first = asyncio.create_task(a.handle(delivery(req), durable))
     await inside.wait()
     second = asyncio.create_task(b.handle(delivery(req, delivery_count=2), durable))
