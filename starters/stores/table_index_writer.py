@@ -250,17 +250,17 @@ class IndexWriter:
     async def ready(self) -> bool:
         """Whether the index is complete (its backfill has run), so a reader may use it.
         If not, starts what makes it so."""
-        if self._marker is not None and self._marker.backfilled:
-            return True
-        self._running()
-        marker = await read_marker(await self._table())
-        if marker is None:
-            self._wake.set()  # the next flush writes the marker
+        if self._marker is None:
+            await self.flush()  # the first flush writes the marker
+        if self._marker is None:
             return False
-        self._marker = marker
-        if not marker.backfilled:
-            self._start_backfill(marker)
-        return marker.backfilled
+        if not self._marker.backfilled:
+            found = await read_marker(await self._table())  # another process's backfill?
+            if found is not None:
+                self._marker = found
+            if not self._marker.backfilled:
+                self._start_backfill(self._marker)
+        return self._marker.backfilled
 
     # -- waiting and closing ------------------------------------------------------------
 
