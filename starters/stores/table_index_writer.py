@@ -30,7 +30,7 @@ from azure.data.tables.aio import TableClient
 
 from ..outcomes import OutcomeRecord
 from .round_trips import phase
-from .table_index import IndexRow, bucket_entity
+from .table_index import IndexRow, bucket_entity, bucket_of
 from .table_index_backfill import backfill
 from .table_index_marker import Marker, ensure_marker, mark_backfilled, read_marker
 
@@ -43,6 +43,7 @@ BATCH = 100  # the most operations an entity-group transaction takes
 # on a machine whose clock is behind, are still older than the marker: the backfill's.
 MARKER_MARGIN = timedelta(hours=1)
 _MAX_BACKOFF_S = 5.0
+CACHED_BUCKETS = timedelta(hours=2)
 
 Keys = tuple[str, str]
 
@@ -202,11 +203,14 @@ class IndexWriter:
 
     async def _write_buckets(self, table: TableClient, buckets: set[str]) -> None:
         new = sorted(buckets - self._buckets)
+        # Only recent buckets are remembered: retention may drop an old one's directory row
+        # once it is empty, and a later write into it must write that row again.
+        recent = bucket_of(datetime.now(timezone.utc) - CACHED_BUCKETS)
         for chunk in _chunks(new, BATCH):
             await table.submit_transaction(
                 [("upsert", bucket_entity(b), {"mode": UpdateMode.REPLACE}) for b in chunk]
             )
-            self._buckets.update(chunk)
+            self._buckets.update(b for b in chunk if b >= recent)
 
     def forget_bucket(self, bucket: str) -> None:
         self._buckets.discard(bucket)
