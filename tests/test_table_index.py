@@ -14,7 +14,7 @@ from azure.core.exceptions import ServiceRequestError
 from azure.data.tables.aio import TableClient
 
 from starters.outcomes import Outcome, OutcomeRecord
-from starters.record_query import RecordCursor, RecordQuery
+from starters.record_query import RecordQuery
 from starters.stores import round_trips
 from starters.stores._table_layout import ROW, record_entity
 from starters.stores.table import TableOutcomeStore
@@ -27,24 +27,10 @@ from starters.stores.table_index import (
     bucket_of,
 )
 from tests.fakes import EPOCH
+from tests.test_store_listing import every_page, ids, rec
 
 _tables = itertools.count()
 HOUR = 3600.0
-
-
-def rec(request_id: str, seconds: float, instance: str = "job-1", **changes: Any) -> OutcomeRecord:
-    return OutcomeRecord(
-        request_id=request_id,
-        instance_id=instance,
-        orchestrator="long_job",
-        outcome=Outcome.PENDING,
-        received_at=EPOCH + timedelta(seconds=seconds),
-        fingerprint="f" * 64,
-    ).evolve(**changes)
-
-
-def ids(records: list[OutcomeRecord]) -> list[str]:
-    return [r.request_id for r in records]
 
 
 def _new_store(connection: str) -> TableOutcomeStore:
@@ -132,15 +118,8 @@ async def test_filters_across_buckets(store: TableOutcomeStore) -> None:
 
 async def test_pages_follow_the_cursor_across_buckets(store: TableOutcomeStore) -> None:
     await seed(store)
-    seen: list[str] = []
-    query = RecordQuery(limit=2)
-    while True:
-        page = await store.list_records(query)
-        seen += ids(page)
-        if len(page) < 2:
-            break
-        query = RecordQuery(limit=2, after=RecordCursor.of(page[-1]))
-    assert seen == ["e", "d", "c", "b", "a"]
+    assert await every_page(store, 2) == ["e", "d", "c", "b", "a"]
+    assert await every_page(store, 1) == ["e", "d", "c", "b", "a"]
 
 
 async def test_bodies_come_from_the_record(store: TableOutcomeStore) -> None:
