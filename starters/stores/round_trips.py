@@ -8,8 +8,8 @@ path the code took. The counts are process-wide and cheap (a dict increment).
 
 Out of the host process: with the app setting `OUTCOME_STORE_ROUND_TRIPS_FILE` (a path;
 off by default), each process writes its counts there as JSON
-(`{"pid": ..., "counts": {"intake": n, "handler": n, "index": n, "other": n}}`, the path suffixed with
-`.<pid>` so processes do not overwrite each other), atomically, whenever an intake or
+(`{"pid": ..., "counts": {"intake": n, "handler": n, "index": n, "other": n}}`, the path
+suffixed with `.<pid>` so processes do not overwrite each other), atomically, whenever an intake or
 handler phase ends. The benchmark sums those files (bench/io_per_start.py).
 """
 
