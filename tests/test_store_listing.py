@@ -79,17 +79,21 @@ async def test_filters_combine(store: OutcomeStore) -> None:
     assert ids(await store.list_records(window)) == ["d", "c", "b"]
 
 
-async def test_pages_follow_the_cursor_without_repeats_or_gaps(store: OutcomeStore) -> None:
-    await seed(store)
+async def every_page(store: OutcomeStore, limit: int) -> list[str]:
+    """The request IDs of every page, following the cursor."""
     seen: list[str] = []
-    query = RecordQuery(limit=2)
+    query = RecordQuery(limit=limit)
     while True:
         page = await store.list_records(query)
         seen += ids(page)
-        if len(page) < 2:
-            break
-        query = RecordQuery(limit=2, after=RecordCursor.of(page[-1]))
-    assert seen == ["e", "d", "c", "b", "a"]
+        if len(page) < limit:
+            return seen
+        query = RecordQuery(limit=limit, after=RecordCursor.of(page[-1]))
+
+
+async def test_pages_follow_the_cursor_without_repeats_or_gaps(store: OutcomeStore) -> None:
+    await seed(store)
+    assert await every_page(store, 2) == ["e", "d", "c", "b", "a"]
     after_d = RecordQuery(instance_id="job-1", after=RecordCursor.of(rec("d", 3)))
     assert ids(await store.list_records(after_d)) == ["c", "a"]
 

@@ -1,14 +1,15 @@
 """Outcome-store round trips, counted where they leave the process, by phase.
 
 One Table storage HTTP request or one SQLite statement or transaction is one round trip.
-Intake and the session handler name their phase (`phase("intake")`); the adapters call
+Intake and the session handler name their phase (`phase("intake")`), and the Table
+store's time index its background writes (`phase("index")`); the adapters call
 `round_trip()` at their transport, so the count says what a request really cost, whatever
 path the code took. The counts are process-wide and cheap (a dict increment).
 
 Out of the host process: with the app setting `OUTCOME_STORE_ROUND_TRIPS_FILE` (a path;
 off by default), each process writes its counts there as JSON
-(`{"pid": ..., "counts": {"intake": n, "handler": n, "other": n}}`, the path suffixed with
-`.<pid>` so processes do not overwrite each other), atomically, whenever an intake or
+(`{"pid": ..., "counts": {"intake": n, "handler": n, "index": n, "other": n}}`, the path
+suffixed with `.<pid>` so processes do not overwrite each other), atomically, whenever an intake or
 handler phase ends. The benchmark sums those files (bench/io_per_start.py).
 """
 
@@ -57,5 +58,5 @@ def round_trip() -> None:
 
 
 def counts() -> dict[str, int]:
-    """Round trips so far by phase ("intake", "handler", "other")."""
+    """Round trips so far by phase ("intake", "handler", "index", "other")."""
     return dict(_COUNTS)

@@ -17,7 +17,9 @@ one entity per request and `lease:` keys, are still read and move on their next 
 docs/delivery.md). Every write is conditional on an ETag or on the row's absence, so two
 writers never overwrite a decision.
 
-The entity layout and keys are in `_table_layout`; the client from settings in
+A time index for the listing across instances is written behind these writes, off their
+path (`table_index`, `table_index_writer`); the listings are in `table_listing`. The
+entity layout and keys are in `_table_layout`; the client from settings in
 `table_client`.
 """
 
@@ -69,7 +71,9 @@ from .table_client import (
     counted,
     table_client_from_settings,
 )
-from .table_listing import list_records
+from .table_index import BUCKET_ROW, DIRECTORY, IndexRow, bucket_end, bucket_partition
+from .table_index_writer import IndexWriter
+from .table_listing import directory_buckets, list_records
 
 DEFAULT_TABLE = "StartOutcomes"
 # The old private names, kept for whoever imported them from here.
@@ -104,6 +108,7 @@ class TableOutcomeStore:
         # The ETag of each fence this process took with `begin`, so `finish` releases it in
         # its own transaction without reading it first.
         self._fences: dict[tuple[str, str], str] = {}
+        self.index = IndexWriter(self._table)
 
     async def _table(self) -> TableClient:
         if not self._ready:
@@ -141,6 +146,7 @@ class TableOutcomeStore:
                 raise VersionConflict(record.request_id) from None
             raise RecordExists(existing) from None
         inserted = record.evolve(version=1, etag=metadata.get("etag"), stored_in=INTAKE)
+        self.index.note(inserted)
         if record.outcome is not Outcome.PENDING and record.instance_id:
             # Never on the fresh-start path (intake inserts `pending`): a record decided at
             # once (invalid, dead-lettered) or queued must be where its instance's backlog
@@ -184,11 +190,13 @@ class TableOutcomeStore:
             if error.status_code in (404, 409, 412):
                 raise VersionConflict(record.request_id) from None
             raise
-        return record.evolve(
+        stored = record.evolve(
             version=record.version + 1,
             etag=metadata.get("etag"),
             stored_in=PARTITION if in_partition else INTAKE,
         )
+        self.index.note(stored)
+        return stored
 
     async def delete(self, record: OutcomeRecord) -> bool:
         table = await self._table()
@@ -214,6 +222,7 @@ class TableOutcomeStore:
                 )
         except (ResourceModifiedError, ResourceNotFoundError):
             return False
+        self.index.note_removed(IndexRow.of(current))
         return True
 
     # -- the handler's two transactions -------------------------------------------------
@@ -241,7 +250,9 @@ class TableOutcomeStore:
             raise
         if fence is not None:
             self._fences[(fence.name, fence.owner)] = results[1]["etag"]
-        return claim.evolve(version=2, etag=results[0]["etag"], stored_in=PARTITION)
+        claimed = claim.evolve(version=2, etag=results[0]["etag"], stored_in=PARTITION)
+        self.index.note(claimed)
+        return claimed
 
     async def finish(self, record: OutcomeRecord, fence: Fence) -> OutcomeRecord:
         fence_etag = self._fences.pop((fence.name, fence.owner), None)
@@ -283,9 +294,11 @@ class TableOutcomeStore:
                 await self.release_lease(fence.name, fence.owner)
                 return stored
             raise
-        return record.evolve(
+        decided = record.evolve(
             version=record.version + 1, etag=results[0]["etag"], stored_in=PARTITION
         )
+        self.index.note(decided)
+        return decided
 
     # -- queries ------------------------------------------------------------------------
 
@@ -305,7 +318,7 @@ class TableOutcomeStore:
         return sorted(records, key=lambda r: (r.received_at, r.request_id))
 
     async def list_records(self, query: RecordQuery) -> list[OutcomeRecord]:
-        return await list_records(await self._table(), query)
+        return await list_records(await self._table(), query, self.index)
 
     async def purge_decided_before(self, cutoff: datetime) -> int:
         table = await self._table()
@@ -334,10 +347,33 @@ class TableOutcomeStore:
             except (ResourceModifiedError, ResourceNotFoundError):
                 continue
             purged.add(request_id)
+            self.index.note_removed(IndexRow.of(entity_record(entity)))
             if row.startswith(REQUEST_ROW):  # its intake entity stayed `pending`
                 with contextlib.suppress(ResourceNotFoundError):
                     await table.delete_entity(request_id, ROW)
+        await self.index.flush()
+        await self._drop_empty_buckets(table, cutoff)
         return len(purged)
+
+    async def _drop_empty_buckets(self, table: TableClient, cutoff: datetime) -> None:
+        # Only buckets wholly before the cutoff: no new record is received into them.
+        for bucket in await directory_buckets(table):
+            if bucket_end(bucket) > cutoff:
+                continue
+            rows = table.query_entities(
+                "PartitionKey eq @partition",
+                parameters={"partition": bucket_partition(bucket)},
+                select=["RowKey"],
+                results_per_page=1,
+            )
+            empty = True
+            async for _ in rows:
+                empty = False
+                break
+            if empty:
+                with contextlib.suppress(ResourceNotFoundError):
+                    await table.delete_entity(DIRECTORY, BUCKET_ROW + bucket)
+                self.index.forget_bucket(bucket)
 
     # -- leases -----------------------------------------------------------------------
 
@@ -383,4 +419,5 @@ class TableOutcomeStore:
             return
 
     async def close(self) -> None:
+        await self.index.close()
         await self._client.close()
