@@ -55,7 +55,12 @@ _INSTANCE_ID = re.compile(INSTANCE_ID_PATTERN)
 _PREFIX = re.compile(_PREFIX_PATTERN)
 
 
-def _filters(req: HttpRequest, names: frozenset[str]) -> dict[str, str | None]:
+def _filters(req: HttpRequest, names: frozenset[str]) -> dict[str, str | None] | HttpAnswer:
+    """The selection a continuation token is bound to, or the 400 for a parameter that is
+    unknown or repeated."""
+    refused = unknown_or_repeated(req, names | {TOKEN})
+    if refused is not None:
+        return refused
     # The page size may change between pages; what is selected may not.
     return {name: text(req, name) for name in names - {"limit"}}
 
@@ -83,10 +88,9 @@ def listed_record(public: dict[str, Any], with_body: bool) -> dict[str, Any]:
 
 async def list_requests(req: HttpRequest, store: OutcomeStore) -> HttpAnswer:
     """GET /api/requests: outcome records, newest first."""
-    refused = unknown_or_repeated(req, REQUEST_FILTERS | {TOKEN})
-    if refused is not None:
-        return refused
     filters = _filters(req, REQUEST_FILTERS)
+    if not isinstance(filters, dict):
+        return filters
     try:
         query = RecordQuery(
             instance_id=matching(req, "instanceId", _INSTANCE_ID, INSTANCE_ID_RULE),
@@ -121,10 +125,9 @@ async def list_requests(req: HttpRequest, store: OutcomeStore) -> HttpAnswer:
 
 async def list_instances(req: HttpRequest, client: InstanceClient) -> HttpAnswer:
     """GET /api/instances: Durable instances by ID prefix and runtime status."""
-    refused = unknown_or_repeated(req, INSTANCE_FILTERS | {TOKEN})
-    if refused is not None:
-        return refused
     filters = _filters(req, INSTANCE_FILTERS)
+    if not isinstance(filters, dict):
+        return filters
     try:
         statuses = one_of(req, "status", [s.value for s in RuntimeStatus], RuntimeStatus)
         query = InstanceQuery(
