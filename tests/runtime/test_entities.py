@@ -4,18 +4,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
 
-import aiohttp
 import azure.durable_functions as df
 import pytest
 
 from embedded_functions.durable.history import parse_time
 from embedded_functions.testing import EmbeddedRuntime
 from tests.runtime.conftest import APPS
+from tests.runtime.durable_webhook import request
 
 APP = APPS / "entities_v2"
 
@@ -24,14 +22,6 @@ APP = APPS / "entities_v2"
 async def runtime() -> AsyncIterator[EmbeddedRuntime]:
     async with EmbeddedRuntime(APP, time_skipping=True) as runtime:
         yield runtime
-
-
-async def request(method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as r:
-        body = await r.text()
-        if r.content_type != "application/json":
-            return r.status, body
-        return r.status, json.loads(body) if body else None
 
 
 def entities_url(runtime: EmbeddedRuntime) -> str:

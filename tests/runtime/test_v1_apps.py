@@ -9,7 +9,6 @@ import json
 import subprocess
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -17,17 +16,10 @@ import pytest
 from embedded_functions.app_loader import AppLoadError, load_app
 from embedded_functions.testing import EmbeddedRuntime, start_serve
 from tests.runtime.conftest import APPS
+from tests.runtime.durable_webhook import request
 
 SAMPLES_V1 = APPS / "samples_v1"
 SINGLETON_V1 = APPS / "singleton_v1"
-
-
-async def request(method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as session, session.request(method, url, **kwargs) as r:
-        body = await r.text()
-        if r.content_type != "application/json":
-            return r.status, body
-        return r.status, json.loads(body) if body else None
 
 
 def test_functions_are_indexed_from_their_folders() -> None:
